@@ -1,0 +1,201 @@
+"""Tests for probmodels._validation: accepted values come back in canonical types,
+each rejected value raises the documented error with a message that says how to fix it."""
+
+import numpy as np
+import pytest
+
+from probmodels._validation import (
+    MAX_SEED,
+    check_choice,
+    check_finite,
+    check_float,
+    check_int,
+    check_keys,
+    check_seed,
+)
+
+# --------------------------------------------------------------------------- check_int
+
+
+@pytest.mark.parametrize("value", [3, np.int64(3), np.int32(3), np.uint8(3)])
+def test_check_int_accepts_python_and_numpy_integers(value):
+    result = check_int(value, "order", minimum=1)
+    assert result == 3 and type(result) is int
+
+
+def test_check_int_without_minimum_accepts_negative():
+    assert check_int(-4, "offset") == -4
+
+
+def test_check_int_minimum_is_inclusive():
+    assert check_int(0, "warmup_steps", minimum=0) == 0
+
+
+def test_check_int_rejects_float_with_documented_message():
+    msg = "order must be an integer >= 1, got 2.5 (float). Pass an int, e.g. order=2."
+    with pytest.raises(TypeError) as info:
+        check_int(2.5, "order", minimum=1)
+    assert str(info.value) == msg
+
+
+@pytest.mark.parametrize(
+    "value, kind",
+    [(2.0, "float"), (np.float64(3.0), "float64"), (True, "bool"), ("3", "str"), (None, "NoneType")],
+)
+def test_check_int_rejects_non_integers(value, kind):
+    with pytest.raises(TypeError, match=rf"steps must be an integer >= 1, got .*\({kind}\)\. Pass an int"):
+        check_int(value, "steps", minimum=1)
+
+
+def test_check_int_rejects_below_minimum():
+    with pytest.raises(ValueError, match=r"window must be an integer >= 5, got 4\. Pass e\.g\. window=5"):
+        check_int(4, "window", minimum=5)
+
+
+# --------------------------------------------------------------------------- check_float
+
+
+@pytest.mark.parametrize("value, expected", [(1, 1.0), (0.25, 0.25), (np.float32(0.5), 0.5), (np.int64(2), 2.0)])
+def test_check_float_converts_to_python_float(value, expected):
+    result = check_float(value, "lr")
+    assert result == expected and type(result) is float
+
+
+def test_check_float_bounds_are_inclusive():
+    assert check_float(0.0, "noise", minimum=0.0) == 0.0
+    assert check_float(1.0, "p", minimum=0.0, maximum=1.0) == 1.0
+
+
+@pytest.mark.parametrize("value", [True, "0.1", 1 + 2j, None, [0.1]])
+def test_check_float_rejects_non_numbers(value):
+    with pytest.raises(TypeError, match=r"lr must be a finite number > 0, got .*\. Pass a Python float"):
+        check_float(value, "lr", positive=True)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_check_float_rejects_non_finite(value):
+    with pytest.raises(ValueError, match=r"scale must be a finite number, got .*\. Pass a finite value"):
+        check_float(value, "scale")
+
+
+@pytest.mark.parametrize("value", [0.0, -1e-12])
+def test_check_float_positive_is_strict(value):
+    with pytest.raises(ValueError, match=r"lr must be a finite number > 0, got"):
+        check_float(value, "lr", positive=True)
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5])
+def test_check_float_rejects_outside_bounds(value):
+    with pytest.raises(ValueError, match=r"p must be a finite number >= 0\.0 and <= 1\.0, got"):
+        check_float(value, "p", minimum=0.0, maximum=1.0)
+
+
+# --------------------------------------------------------------------------- check_choice
+
+SCHEDULES = ("constant", "cosine", "exponential")
+
+
+def test_check_choice_returns_accepted_value():
+    assert check_choice("cosine", "schedule", SCHEDULES) == "cosine"
+
+
+def test_check_choice_lists_accepted_values_and_suggests():
+    with pytest.raises(ValueError) as info:
+        check_choice("cosin", "schedule", SCHEDULES)
+    assert str(info.value) == (
+        "schedule must be one of 'constant', 'cosine', 'exponential'; got 'cosin' (str). "
+        "Did you mean 'cosine'?"
+    )
+
+
+@pytest.mark.parametrize("value", [None, 1, ("cosine",)])
+def test_check_choice_rejects_non_strings(value):
+    with pytest.raises(ValueError, match="schedule must be one of 'constant', 'cosine', 'exponential'"):
+        check_choice(value, "schedule", SCHEDULES)
+
+
+# --------------------------------------------------------------------------- check_finite
+
+
+@pytest.mark.parametrize(
+    "array", [np.arange(5), np.array([True, False]), np.array([[1.0, -2.0], [1e300, 0.0]])]
+)
+def test_check_finite_accepts_finite(array):
+    assert check_finite(array, "y") is None
+
+
+def test_check_finite_counts_nan_and_inf_and_gives_first_positions():
+    array = np.array([[1.0, np.nan], [np.inf, 2.0], [np.nan, -np.inf], [np.nan, 0.0]])
+    with pytest.raises(ValueError) as info:
+        check_finite(array, "y")
+    message = str(info.value)
+    assert "got 3 NaN and 2 infinite value(s) out of 8" in message
+    # row-major order, first three only
+    assert "first at position(s) (0, 1), (1, 0), (2, 0)." in message
+    assert "dropna()" in message and "interpolate()" in message
+
+
+def test_check_finite_names_first_label():
+    labels = ["2001-01", "2001-02", "2001-03"]
+    with pytest.raises(ValueError, match=r"1 NaN and 0 infinite .* first at position\(s\) 2 \(first label '2001-03'\)"):
+        check_finite(np.array([0.0, 1.0, np.nan]), "y", labels=labels)
+
+
+def test_check_finite_rejects_non_numeric():
+    with pytest.raises(TypeError, match=r"y must be a numeric array, got dtype <U1"):
+        check_finite(np.array(["a", "b"]), "y")
+
+
+# --------------------------------------------------------------------------- check_keys
+
+
+def test_check_keys_none_gives_empty_dict():
+    assert check_keys(None, "priors", ["phi", "sigma"]) == {}
+
+
+def test_check_keys_returns_a_copy():
+    priors = {"sigma": 1.0}
+    result = check_keys(priors, "priors", ["phi", "sigma"])
+    result["phi"] = 2.0
+    assert result == {"sigma": 1.0, "phi": 2.0} and priors == {"sigma": 1.0}
+
+
+def test_check_keys_rejects_unknown_and_lists_allowed():
+    with pytest.raises(ValueError) as info:
+        check_keys({"sigma": 1.0, "sigam": 2.0}, "priors", ["phi", "sigma"])
+    assert str(info.value) == (
+        "priors has unknown key(s) 'sigam'; accepted keys are 'phi', 'sigma'. Did you mean 'sigma'?"
+    )
+
+
+def test_check_keys_rejects_non_string_key():
+    with pytest.raises(ValueError, match=r"priors has unknown key\(s\) 1; accepted keys are 'phi'"):
+        check_keys({1: 2.0}, "priors", ["phi"])
+
+
+@pytest.mark.parametrize("value", [[("phi", 1.0)], "phi", 3])
+def test_check_keys_rejects_non_mapping(value):
+    with pytest.raises(TypeError, match=r"priors must be a dict or None, got .*Pass e\.g\. priors=\{'phi': \.\.\.\}"):
+        check_keys(value, "priors", ["phi"])
+
+
+# --------------------------------------------------------------------------- check_seed
+
+
+@pytest.mark.parametrize("seed, expected", [(None, None), (0, 0), (np.uint32(7), 7), (MAX_SEED, 2**32 - 1)])
+def test_check_seed_accepts(seed, expected):
+    result = check_seed(seed)
+    assert result == expected
+    assert result is None or type(result) is int
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_check_seed_rejects_out_of_range(seed):
+    with pytest.raises(ValueError, match=r"seed must be None or an integer in \[0, 2\*\*32 - 1\], got"):
+        check_seed(seed)
+
+
+@pytest.mark.parametrize("seed", [1.0, True, "1", np.random.default_rng(0)])
+def test_check_seed_rejects_non_integers(seed):
+    with pytest.raises(TypeError, match=r"seed must be None or an integer .* Pass e\.g\. seed=0"):
+        check_seed(seed)

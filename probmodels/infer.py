@@ -215,9 +215,16 @@ def run_svi(
     averaged: dict[str, torch.Tensor] = {}
     try:
         for step in range(steps):
-            value = svi.step(*args, **kwargs)
+            try:
+                value = svi.step(*args, **kwargs)
+            except ValueError as exc:
+                # Pyro's argument validation meets the NaN before the loss does
+                if "invalid values" not in str(exc):
+                    raise
+                value = float("nan")
             if not math.isfinite(value):
-                site = _first_nonfinite_site(model, guide, args, kwargs)
+                with pyro.validation_enabled(False):
+                    site = _first_nonfinite_site(model, guide, args, kwargs)
                 raise NonFiniteLossError(
                     f"SVI loss became {value} at step {step} (of {steps}); {site}. "
                     f"Try a smaller learning rate (got lr={lr}), check the data for "
@@ -318,10 +325,14 @@ def psis_khat(log_weights: np.ndarray) -> float:
     Same recipe as :func:`pyro.infer.importance.psis_diagnostic` (Vehtari et al.
     2015): fit a generalized Pareto distribution to the largest
     ``min(0.2 N, 3 sqrt N)`` weights. Values below 0.5 mean the guide is an
-    excellent proposal for the posterior, above 0.7 that it is not reliable.
+    excellent proposal for the posterior, above 0.7 that it is not reliable;
+    ``-inf`` when all weights are equal (an exact proposal), ``inf`` when the
+    tail is too short to fit.
     """
     lw = torch.as_tensor(np.asarray(log_weights, dtype=np.float64))
     n = lw.numel()
+    if float(lw.max() - lw.min()) < 1e-12:
+        return float("-inf")  # equal weights: the proposal is the posterior
     lw = torch.sort(lw - lw.max()).values
     cutoff_index = -int(math.ceil(min(0.2 * n, 3.0 * math.sqrt(n)))) - 1
     lw_cutoff = max(math.log(1.0e-15), float(lw[cutoff_index]))
@@ -418,6 +429,9 @@ def run_nuts(
         with warnings.catch_warnings():
             # the JIT tracer warns about Python-level shape logic it cannot see
             warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+            # torch >= 2.9 deprecates torch.jit.trace, which Pyro's jit_compile uses
+            warnings.filterwarnings("ignore", message=r".*torch\.jit\.trace.* is deprecated",
+                                    category=DeprecationWarning)
             mcmc.run(*args, **kwargs)
         per_chain.append(mcmc.get_samples())
         divergent = mcmc.diagnostics().get("divergences", {}).get("chain 0", [])

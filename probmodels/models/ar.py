@@ -332,7 +332,7 @@ class BayesianAR:
         B = u.shape[:-2]
         init = init.expand(B + (p, S))
         y = _recurse(mu.reshape(B + (S,)), phi.reshape(B + (S, p)), u, init)
-        return pyro.deterministic("y", torch.cat([init, y], dim=-2))
+        return pyro.deterministic("y", torch.cat([init, y], dim=-2), event_dim=2)
 
     # ---------------------------------------------------------------- fit
     def fit(self, data, *, method: Method = "svi", seed: int | None = None,
@@ -440,7 +440,8 @@ class BayesianAR:
             model, guide, steps=opts["steps"], lr=opts["lr"], schedule=opts["schedule"],
             num_particles=opts["num_particles"], vectorize_particles=True,
             max_plate_nesting=MAX_PLATE_NESTING, progress=progress, seed=seed,
-            average=True, description=f"AR({self.order}) SVI",
+            # the guide starts at the flat-prior answer, so short windows suffice
+            min_steps=100, window=50, average=True, description=f"AR({self.order}) SVI",
         )
         N = check_int(opts["num_samples"], "num_samples", minimum=10)
         S, p = design.y.shape[1], self.order
@@ -773,6 +774,9 @@ def compare_orders(data, orders: Sequence[int] = range(1, 11), *,
     seed = resolve_seed(seed)
     fits = {p: BayesianAR(p, priors=priors, hold_back=hold_back).fit(
         data, method=method, seed=seed, progress=progress, **options) for p in orders}
-    table = az.compare({f"AR({p})": fit.to_arviz() for p, fit in fits.items()}, ic="loo")
+    with warnings.catch_warnings():
+        # ArviZ 0.23's compare sorts with inplace=True, which pandas 3.1 deprecates
+        warnings.filterwarnings("ignore", message="The inplace keyword")
+        table = az.compare({f"AR({p})": fit.to_arviz() for p, fit in fits.items()}, ic="loo")
     best = int(str(table.index[0])[3:-1])
     return OrderComparison(table=table, fits=fits, best_order=best, hold_back=hold_back)

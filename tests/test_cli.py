@@ -1,0 +1,152 @@
+"""The ``probmodels demo`` report: files present and their contents consistent.
+
+One quick demo run (AR(1)..AR(3), 1,000 draws) is shared by the content tests;
+the numbers are checked against each other (netCDF vs CSV vs index.md vs the
+saved fit), so a report that is written but wrong fails.
+"""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from probmodels import cli, export
+
+pytestmark = pytest.mark.filterwarnings(
+    # ArviZ 0.23 announces its refactor on import; not ours
+    "ignore:\\s*ArviZ is undergoing a major refactor:FutureWarning"
+)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo") / "r"
+    assert cli.main(["demo", "--out", str(root), "--quick", "--seed", "3"]) == 0
+    return root
+
+
+def _selected_order(index_md: str) -> int:
+    match = re.search(r"Selected order: AR\((\d+)\)", index_md)
+    assert match, "index.md does not state the selected order"
+    return int(match.group(1))
+
+
+def test_demo_writes_every_listed_file(report):
+    index = (report / "index.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"\]\((ar/[^)]+)\)", index))
+    expected = {"ar/order_comparison.csv", "ar/summary.csv", "ar/forecast.csv",
+                "ar/phi_intervals.png", "ar/forecast.png", "ar/loss.png",
+                "ar/posterior.nc", "ar/fit.npz"}
+    assert linked == expected
+    for name in expected:
+        path = report / name
+        assert path.is_file() and path.stat().st_size > 0, name
+    for name in (n for n in expected if n.endswith(".png")):
+        assert (report / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
+def test_order_in_index_matches_netcdf_and_comparison(report):
+    order = _selected_order((report / "index.md").read_text(encoding="utf-8"))
+    table = pd.read_csv(report / "ar" / "order_comparison.csv", index_col=0)
+    assert list(table.index) == sorted(table.index, key=lambda m: table.loc[m, "rank"])
+    assert table.index[0] == f"AR({order})"
+    assert set(table.index) == {"AR(1)", "AR(2)", "AR(3)"}
+    idata = export.load_netcdf(report / "ar" / "posterior.nc")
+    posterior = export.get_group(idata, "posterior")
+    assert posterior["phi"].sizes["lag"] == order
+    np.testing.assert_array_equal(posterior["lag"].values, np.arange(1, order + 1))
+    # the final fit conditions on `order` values, so it models 309 - order years
+    assert export.get_group(idata, "log_likelihood")["y"].sizes["time"] == 309 - order
+
+
+def test_summary_means_equal_netcdf_posterior_means(report):
+    summary = pd.read_csv(report / "ar" / "summary.csv", index_col=0)
+    posterior = export.get_group(export.load_netcdf(report / "ar" / "posterior.nc"), "posterior")
+    order = posterior["phi"].sizes["lag"]
+    assert list(summary.index) == ["mu"] + [f"phi[{k}]" for k in range(1, order + 1)] + ["sigma"]
+    expected = {"mu": float(posterior["mu"].mean()), "sigma": float(posterior["sigma"].mean())}
+    expected.update({f"phi[{k}]": float(posterior["phi"].sel(lag=k).mean())
+                     for k in range(1, order + 1)})
+    # same float64 draws, written to CSV with full precision: equal to rounding
+    np.testing.assert_allclose(summary["mean"].to_numpy(),
+                               [expected[k] for k in summary.index], rtol=1e-12)
+
+
+def test_saved_fit_reproduces_netcdf_and_forecast(report):
+    import probmodels as pm
+
+    fit = pm.load(report / "ar" / "fit.npz")
+    posterior = export.get_group(export.load_netcdf(report / "ar" / "posterior.nc"), "posterior")
+    np.testing.assert_array_equal(fit.draws["phi"][..., 0, :], posterior["phi"].values)
+    assert fit.seed == 3
+
+    forecast = pd.read_csv(report / "ar" / "forecast.csv", index_col=0)
+    # 20 years that continue the data, which end in 2008
+    assert list(forecast.index) == list(range(2009, 2029))
+    assert list(forecast.columns) == ["mean", "q0.05", "q0.5", "q0.95"]
+    assert (forecast["q0.05"] < forecast["mean"]).all() and (forecast["mean"] < forecast["q0.95"]).all()
+    # a forecast from the saved fit with the fit's seed is the same table
+    np.testing.assert_allclose(fit.forecast(20).to_numpy(), forecast.to_numpy(), rtol=1e-12)
+
+
+def test_stationarity_in_index_matches_saved_fit(report):
+    import probmodels as pm
+
+    index = (report / "index.md").read_text(encoding="utf-8")
+    match = re.search(r"stationary: \*\*([0-9.]+)\*\*", index)
+    assert match
+    fit = pm.load(report / "ar" / "fit.npz")
+    assert float(match.group(1)) == pytest.approx(fit.stationarity_probability(), abs=5e-4)
+
+
+def test_existing_report_is_never_overwritten(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake_report(out_dir, seed, quick):
+        calls.append(out_dir)
+        (out_dir / "fake.txt").write_text(f"seed {seed}")
+        return cli.ReportSection("Fake", "[fake](fake.txt)", ("fake.txt",))
+
+    monkeypatch.setattr(cli, "REPORTS", [fake_report])
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "mine.txt").write_text("user data")
+
+    cli.main(["demo", "--out", str(out), "--seed", "1"])
+    cli.main(["demo", "--out", str(out), "--seed", "2"])
+    printed = capsys.readouterr()
+
+    assert calls == [tmp_path / "r-2", tmp_path / "r-3"]
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
+    assert (out / "mine.txt").read_text() == "user data"
+    assert (tmp_path / "r-2" / "fake.txt").read_text() == "seed 1"
+    assert (tmp_path / "r-3" / "fake.txt").read_text() == "seed 2"
+    assert str(tmp_path / "r-3" / "index.md") in printed.out
+    assert "exists and is not empty" in printed.err
+
+
+def test_empty_existing_folder_is_used(tmp_path):
+    out = tmp_path / "empty"
+    out.mkdir()
+    assert cli.new_report_dir(out) == out
+
+
+def test_out_that_is_a_file_is_rejected(tmp_path):
+    target = tmp_path / "report"
+    target.write_text("not a folder")
+    with pytest.raises(FileExistsError, match="is an existing file, not a folder"):
+        cli.new_report_dir(target)
+    assert target.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["demo", "--seed", "-1"], "integer in"),
+    (["demo", "--threads", "0"], "integer >= 1"),
+    ([], "required"),
+])
+def test_bad_arguments_exit_with_usage(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err

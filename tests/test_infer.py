@@ -1,0 +1,159 @@
+"""Tests for probmodels.infer: the SVI loop, NaN guard, PSIS k-hat, NUTS bookkeeping."""
+
+import math
+
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+from pyro.infer.autoguide import AutoNormal
+from scipy import stats
+
+from probmodels.infer import (NonFiniteLossError, chain_seeds, importance_draws, psis_khat,
+                              resolve_seed, run_nuts, run_svi)
+
+
+@pytest.fixture(autouse=True)
+def _clean():
+    pyro.clear_param_store()
+    yield
+    pyro.clear_param_store()
+
+
+def normal_model(x):
+    m = pyro.sample("m", dist.Normal(torch.tensor(0.0, dtype=torch.float64), 10.0))
+    with pyro.plate("data", x.shape[0]):
+        pyro.sample("x", dist.Normal(m, 1.0), obs=x)
+
+
+def test_svi_reaches_the_conjugate_posterior_and_stops_when_converged():
+    x = torch.as_tensor(np.random.default_rng(0).normal(2.0, 1.0, 50))
+    guide = AutoNormal(normal_model)
+    run = run_svi(normal_model, guide, x, steps=5000, lr=0.05, num_particles=8,
+                  vectorize_particles=True, max_plate_nesting=1, progress=False, seed=0,
+                  average=True)
+    # Normal-Normal: posterior precision 1/100 + n, mean sum(x) / precision
+    prec = 1 / 100 + 50
+    assert run.converged and run.num_steps < 5000
+    assert run.losses.shape == (run.num_steps,)
+    loc = run.params["AutoNormal.locs.m"]
+    scale = run.params["AutoNormal.scales.m"]
+    # SGD noise after averaging: well inside 0.05 posterior sd
+    assert abs(loc - x.sum().item() / prec) < 0.05 / math.sqrt(prec)
+    assert abs(scale * math.sqrt(prec) - 1) < 0.05
+
+
+def test_svi_is_reproducible_with_a_seed():
+    x = torch.as_tensor(np.random.default_rng(1).normal(size=20))
+    runs = [run_svi(normal_model, AutoNormal(normal_model), x, steps=50, progress=False, seed=3,
+                    convergence=False) for _ in range(2)]
+    np.testing.assert_array_equal(runs[0].losses, runs[1].losses)
+
+
+def test_nan_guard_names_the_step_and_the_site():
+    def model():
+        s = pyro.sample("s", dist.Normal(torch.tensor(0.0, dtype=torch.float64), 1.0))
+        pyro.sample("obs", dist.Normal(s, 1.0), obs=torch.tensor(0.0, dtype=torch.float64))
+
+    def guide():
+        # a start far out: the model's log-density of s overflows to -inf
+        loc = pyro.param("loc", torch.tensor(1e300, dtype=torch.float64))
+        pyro.sample("s", dist.Normal(loc, 1.0))
+
+    with pytest.raises(NonFiniteLossError, match=r"step 0 .*model site 's'.*smaller learning rate"):
+        run_svi(model, guide, steps=10, progress=False, seed=0)
+
+
+def test_nan_guard_catches_invalid_distribution_parameters():
+    def model():
+        pyro.sample("s", dist.Normal(0.0, 1.0))
+
+    def guide():
+        loc = pyro.param("loc", torch.tensor(0.0))
+        # NaN scale: Pyro's validation raises before a loss exists
+        pyro.sample("s", dist.Normal(loc, torch.sqrt(loc - 1.0)))
+
+    with pytest.raises(NonFiniteLossError, match=r"step 0 .*guide site 's'"):
+        run_svi(model, guide, steps=10, progress=False, seed=0)
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"steps": 0}, "steps"), ({"lr": -1.0}, "lr"), ({"schedule": "linear"}, "constant"),
+    ({"num_particles": 1.5}, "num_particles"),
+])
+def test_svi_rejects_bad_options(bad, match):
+    kwargs = {"steps": 10, "progress": False, "seed": 0, **bad}
+    with pytest.raises((ValueError, TypeError), match=match):
+        run_svi(normal_model, AutoNormal(normal_model), torch.zeros(3), **kwargs)
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "exponential"])
+def test_schedules_run(schedule):
+    x = torch.as_tensor(np.random.default_rng(2).normal(size=20))
+    run = run_svi(normal_model, AutoNormal(normal_model), x, steps=30, schedule=schedule,
+                  progress=False, seed=0, convergence=False)
+    assert run.num_steps == 30 and np.isfinite(run.losses).all()
+
+
+@pytest.mark.parametrize("proposal_sd", [0.9, 0.6, 0.4, 0.2])
+def test_psis_khat_equals_arviz(proposal_sd):
+    """N(0, s^2) proposal for a N(0, 1) target: ArviZ's psislw is the oracle."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz as az
+    z = np.random.default_rng(0).standard_normal(4000) * proposal_sd
+    lw = stats.norm.logpdf(z) - stats.norm.logpdf(z, scale=proposal_sd)
+    expected = float(az.psislw(lw.copy())[1])
+    assert psis_khat(lw) == pytest.approx(expected, abs=1e-8)
+    assert psis_khat(np.zeros(100)) == -np.inf  # equal weights: exact proposal
+
+
+def test_psis_khat_orders_proposals_by_quality():
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal(4000)
+    good = psis_khat(stats.norm.logpdf(z * 0.9) - stats.norm.logpdf(z * 0.9, scale=0.9))
+    bad = psis_khat(stats.norm.logpdf(z * 0.2) - stats.norm.logpdf(z * 0.2, scale=0.2))
+    assert good < 0.5 < 0.7 < bad
+
+
+def test_importance_draws_shapes_and_exact_weights():
+    x = torch.as_tensor(np.random.default_rng(3).normal(size=10))
+    prec = 1 / 100 + 10
+    mean = x.sum().item() / prec
+
+    def exact_guide(x):
+        pyro.sample("m", dist.Normal(torch.tensor(mean, dtype=torch.float64), prec ** -0.5))
+
+    draws, lw = importance_draws(normal_model, exact_guide, x, num_samples=500,
+                                 max_plate_nesting=1, sites=["m"])
+    assert draws["m"].shape == (500, 1)
+    # exact posterior as proposal: every weight equals log p(x), so they are all equal
+    np.testing.assert_allclose(lw, lw[0], rtol=0, atol=1e-9)
+    cov = np.eye(10) + 100.0
+    np.testing.assert_allclose(lw[0], stats.multivariate_normal(np.zeros(10), cov).logpdf(x.numpy()),
+                               rtol=1e-9)
+
+
+def test_seeds():
+    assert resolve_seed(5) == 5
+    assert isinstance(resolve_seed(None), int)
+    assert chain_seeds(1, 3) == chain_seeds(1, 3) and len(set(chain_seeds(1, 3))) == 3
+    with pytest.raises((ValueError, TypeError), match="seed"):
+        resolve_seed(-1)
+
+
+def test_nuts_runs_chains_from_their_own_seeds():
+    x = torch.as_tensor(np.random.default_rng(4).normal(1.0, 1.0, 30))
+    run = run_nuts(normal_model, x, num_samples=300, warmup_steps=200, num_chains=2,
+                   jit_compile=False, progress=False, seed=0, max_plate_nesting=1)
+    assert run.samples["m"].shape == (2, 300) and run.diverging.shape == (2, 300)
+    assert not np.allclose(run.samples["m"][0], run.samples["m"][1])
+    prec = 1 / 100 + 30
+    # 600 autocorrelated draws: 5 sds of a mean over ~150 effective draws
+    assert abs(run.samples["m"].mean() - x.sum().item() / prec) < 5 / math.sqrt(prec * 150)
+    again = run_nuts(normal_model, x, num_samples=300, warmup_steps=200, num_chains=2,
+                     jit_compile=False, progress=False, seed=0, max_plate_nesting=1)
+    np.testing.assert_array_equal(run.samples["m"], again.samples["m"])

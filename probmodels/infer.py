@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Literal, get_args
@@ -35,6 +36,7 @@ __all__ = [
     "SCHEDULES",
     "chain_seeds",
     "importance_draws",
+    "limit_threads",
     "psis_khat",
     "resolve_seed",
     "run_nuts",
@@ -55,6 +57,27 @@ def resolve_seed(seed: int | None) -> int:
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
     return seed
+
+
+@contextmanager
+def limit_threads(num_threads: int | None):
+    """Run the block with at most ``num_threads`` torch intra-op threads, then restore.
+
+    Small statistical models (tensors of a few hundred numbers) gain nothing
+    from intra-op parallelism and lose a lot to thread synchronisation when the
+    cores are busy: measured here, an AR(1) SVI fit takes 1.4 s on one thread
+    and 7.7-10.8 s on two while other processes load the machine. ``None``
+    leaves the setting alone.
+    """
+    if num_threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(check_int(num_threads, "num_threads", minimum=1))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def chain_seeds(seed: int, num_chains: int) -> list[int]:

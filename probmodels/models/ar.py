@@ -67,7 +67,8 @@ from pyro.distributions.transforms import PowerTransform
 from probmodels import _priors
 from probmodels._validation import check_choice, check_int, check_keys, check_seed
 from probmodels.data import TimeSeriesData, as_time_series, extend_index
-from probmodels.infer import importance_draws, psis_khat, resolve_seed, run_nuts, run_svi
+from probmodels.infer import (importance_draws, limit_threads, psis_khat, resolve_seed, run_nuts,
+                              run_svi)
 from probmodels.results import FitResult, index_from_json, index_to_json
 
 __all__ = ["ARFit", "BayesianAR", "OrderComparison", "compare_orders", "lag_matrix"]
@@ -82,11 +83,11 @@ GUIDES: tuple[str, ...] = get_args(Guide)
 #: defaults of the options each method accepts (documented in BayesianAR.fit)
 SVI_DEFAULTS: dict[str, Any] = {
     "guide": "auto", "steps": 1000, "lr": 0.02, "schedule": "constant",
-    "num_particles": 16, "num_samples": 4000,
+    "num_particles": 16, "num_samples": 4000, "num_threads": 1,
 }
 NUTS_DEFAULTS: dict[str, Any] = {
     "num_samples": 1000, "warmup_steps": 1000, "num_chains": 2, "jit_compile": True,
-    "target_accept_prob": 0.8, "max_tree_depth": 10,
+    "target_accept_prob": 0.8, "max_tree_depth": 10, "num_threads": 1,
 }
 MAX_PLATE_NESTING = 2  # time (dim -2), series (dim -1)
 
@@ -359,6 +360,9 @@ class BayesianAR:
             For ``"nuts"``: ``num_samples`` (1000), ``warmup_steps`` (1000),
             ``num_chains`` (2, run one after another), ``jit_compile`` (True),
             ``target_accept_prob`` (0.8), ``max_tree_depth`` (10).
+            Both: ``num_threads`` (1): torch threads during the fit, restored
+            afterwards (small models run fastest on one; ``None`` leaves torch's
+            setting alone).
 
         Returns
         -------
@@ -391,6 +395,17 @@ class BayesianAR:
         design, priors = self._prepare(y)
         model = partial(_ar_model, design, priors, self.order)
         start = time.perf_counter()
+        with limit_threads(opts["num_threads"]):
+            draws, losses, diagnostics, sample_stats = self._run(method, design, priors, model,
+                                                                 opts, seed, progress)
+        diagnostics["seconds"] = time.perf_counter() - start
+        return ARFit(
+            draws=draws, method=method, seed=seed, losses=losses, options=opts,
+            diagnostics=diagnostics, sample_stats=sample_stats,
+            ar=self, data=ts, priors_used=priors,
+        )
+
+    def _run(self, method, design, priors, model, opts, seed, progress):
         if method == "svi":
             draws, losses, diagnostics = self._fit_svi(design, priors, model, opts, seed, progress)
             sample_stats = {}
@@ -410,14 +425,9 @@ class BayesianAR:
                 warnings.warn(
                     f"NUTS divergences check: {diagnostics['divergences']} divergent transitions; "
                     "the draws may be biased. Raise target_accept_prob (e.g. 0.95).",
-                    UserWarning, stacklevel=2,
+                    UserWarning, stacklevel=3,
                 )
-        diagnostics["seconds"] = time.perf_counter() - start
-        return ARFit(
-            draws=draws, method=method, seed=seed, losses=losses, options=opts,
-            diagnostics=diagnostics, sample_stats=sample_stats,
-            ar=self, data=ts, priors_used=priors,
-        )
+        return draws, losses, diagnostics, sample_stats
 
     def _fit_svi(self, design, priors, model, opts, seed, progress):
         guide_kind = check_choice(opts["guide"], "guide", GUIDES)
@@ -458,7 +468,7 @@ class BayesianAR:
             warnings.warn(
                 f"PSIS check: k-hat {khat:.2f} > 0.7, the variational posterior is not a "
                 "reliable approximation here; use method='nuts'.",
-                UserWarning, stacklevel=3,
+                UserWarning, stacklevel=4,
             )
         diagnostics = {"guide": guide_kind, "khat": khat, "converged": run.converged,
                        "num_steps": run.num_steps, "svi_seconds": run.seconds,
@@ -590,14 +600,14 @@ class ARFit(FitResult):
         return array.reshape((self.num_chains, self.num_draws) + array.shape[1:])
 
     # ---------------------------------------------------------- public
-    def log_likelihood(self) -> np.ndarray:
+    def log_likelihood(self, _obs=None) -> np.ndarray:
         """Pointwise log-likelihood, shape ``(chain, draw, time, series)`` over modelled steps."""
-        obs, design = self._observation_dist()
+        obs, design = _obs or self._observation_dist()
         return self._shape_out(obs.log_prob(design.target).numpy())
 
-    def posterior_predictive(self, *, seed: int | None = None) -> np.ndarray:
+    def posterior_predictive(self, *, seed: int | None = None, _obs=None) -> np.ndarray:
         """One-step-ahead replicated data ``(chain, draw, time, series)`` given the observed lags."""
-        obs, _ = self._observation_dist()
+        obs, _ = _obs or self._observation_dist()
         eps = torch.randn(obs.loc.shape, generator=self._rng(seed), dtype=DTYPE)
         return self._shape_out((obs.loc + obs.scale * eps).numpy())
 
@@ -667,8 +677,9 @@ class ARFit(FitResult):
         squeeze = self.data.univariate
         time_index = self.data.index[self.hold_back:]
         post = {"mu": self.draws["mu"], "phi": self.draws["phi"], "sigma": self.draws["sigma"]}
-        ll = self.log_likelihood()
-        pp = self.posterior_predictive(seed=seed)
+        obs_dist = self._observation_dist()
+        ll = self.log_likelihood(_obs=obs_dist)
+        pp = self.posterior_predictive(seed=seed, _obs=obs_dist)
         obs = self.data.values[self.hold_back:]
         if squeeze:
             post = {"mu": post["mu"][..., 0], "phi": post["phi"][..., 0, :], "sigma": post["sigma"][..., 0]}

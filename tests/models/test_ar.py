@@ -13,6 +13,7 @@ from scipy import stats
 
 import probmodels as pm
 from probmodels._reference import agreement
+from probmodels.infer import limit_threads
 from probmodels.models.ar import ARFit, _conjugate_guide, _design, compare_orders, lag_matrix
 
 ARK_PRIORS = {"mu": dist.Normal(0.0, 10.0), "phi": dist.Normal(0.0, 10.0), "sigma": dist.HalfCauchy(2.5)}
@@ -428,3 +429,40 @@ def test_short_series_warns():
     y = np.random.default_rng(0).standard_normal(14)
     with pytest.warns(UserWarning, match="short series check"):
         pm.BayesianAR(order=3).fit(y, seed=0, progress=False, num_samples=100)
+
+
+# ------------------------------------------------------- the raw Pyro pair / plots
+
+
+def test_model_and_guide_work_with_plain_pyro_svi():
+    rng = np.random.default_rng(11)
+    y = torch.as_tensor(simulate_ar(0.2, [0.6], 0.5, 200, rng))
+    ar = pm.BayesianAR(order=1, priors=ARK_PRIORS)
+    svi = pyro.infer.SVI(ar.model, ar.guide, pyro.optim.Adam({"lr": 0.02}),
+                         pyro.infer.Trace_ELBO(num_particles=16, vectorize_particles=True,
+                                               max_plate_nesting=2))
+    with limit_threads(1):  # tiny tensors: one thread is several times faster on a busy machine
+        for _ in range(300):
+            svi.step(y)
+    shape, rate = pyro.param("sigma_shape").item(), pyro.param("sigma_rate").item()
+    fit = ar.fit(y.numpy(), seed=0, progress=False)
+    # E[sigma^-2] = shape / rate under q: plain SVI and fit() agree within SGD noise (3%)
+    np.testing.assert_allclose(shape / rate, (fit.draws["sigma"] ** -2).mean(), rtol=0.03)
+
+
+def test_plot_forecast_draws_the_forecast_table():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = pm.datasets.load_sunspots().iloc[-60:]
+    fit = pm.BayesianAR(order=2).fit(s, seed=0, progress=False, num_samples=300)
+    ax = fit.plot_forecast(steps=5, quantiles=(0.1, 0.9))
+    table = fit.forecast(5, quantiles=(0.1, 0.9))
+    observed, mean = ax.get_lines()[:2]
+    np.testing.assert_array_equal(observed.get_ydata(), s.to_numpy())
+    np.testing.assert_allclose(mean.get_ydata(), table["mean"].to_numpy())
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(table["q0.1"].min()) and band.max() == pytest.approx(table["q0.9"].max())
+    plt.close(ax.figure)

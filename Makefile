@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/python examples/nn_worked_example.py
+	$(VENV)/bin/probmodels demo --out report
 
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest -q

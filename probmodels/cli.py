@@ -103,8 +103,11 @@ def _markdown_table(frame: pd.DataFrame, *, digits: int = 3) -> str:
         if isinstance(value, (bool, np.bool_)):
             return "yes" if value else "no"
         if isinstance(value, (float, np.floating)):
-            return "" if math.isnan(value) else f"{value:.{digits}g}" if abs(value) >= 1e4 or (
-                value != 0 and abs(value) < 1e-3) else f"{value:.{digits}f}"
+            if math.isnan(value):
+                return ""
+            if value != 0 and abs(value) < 10.0 ** -digits:
+                return f"{value:.1e}"  # e.g. stacking weights of 1e-13
+            return f"{value:.{digits}f}"
         return str(value)
 
     header = [str(frame.index.name or "")] + [str(c) for c in frame.columns]

@@ -494,9 +494,13 @@ def load_netcdf(path: str | os.PathLike):
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"expected a netCDF file at {str(path)!r}, found none")
+    # decode times at second resolution: the default nanoseconds span only ~292
+    # years, and yearly series such as the sunspots (1700-2008) are longer
+    decode = {"decode_times": xr.coders.CFDatetimeCoder(time_unit="s")}
     if _is_datatree_arviz():
-        with xr.open_datatree(path, engine=_NETCDF_ENGINE) as tree:
+        with xr.open_datatree(path, engine=_NETCDF_ENGINE, **decode) as tree:
             return tree.load()
     az = _arviz()
     with az.rc_context({"data.load": "eager"}):
-        return az.from_netcdf(str(path), engine=_NETCDF_ENGINE)
+        return az.from_netcdf(str(path), engine=_NETCDF_ENGINE,
+                              group_kwargs={".*": decode}, regex=True)

@@ -5,18 +5,30 @@ the numbers are checked against each other (netCDF vs CSV vs index.md vs the
 saved fit), so a report that is written but wrong fails.
 """
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from probmodels import cli, export
 
-pytestmark = pytest.mark.filterwarnings(
-    # ArviZ 0.23 announces its refactor on import; not ours
-    "ignore:\\s*ArviZ is undergoing a major refactor:FutureWarning"
-)
+
+def _group(path, name: str) -> xr.Dataset:
+    """One group of the report's netCDF, read with xarray.
+
+    Decoded to second resolution: the sunspot years span 309 years, more than
+    the 292 a nanosecond timedelta holds, and xarray's default (ns) decoding of
+    the ``time`` coordinate fails (see test_netcdf_round_trips_with_load_netcdf).
+    """
+    coder = xr.coders.CFDatetimeCoder(time_unit="s")
+    with xr.open_dataset(path, group=name, engine="h5netcdf", decode_times=coder) as ds:
+        return ds.load()
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +51,8 @@ def test_demo_writes_every_listed_file(report):
                 "ar/phi_intervals.png", "ar/forecast.png", "ar/loss.png",
                 "ar/posterior.nc", "ar/fit.npz"}
     assert linked == expected
+    on_disk = {f"ar/{p.name}" for p in (report / "ar").iterdir()}
+    assert on_disk == expected  # and no stray temporary files
     for name in expected:
         path = report / name
         assert path.is_file() and path.stat().st_size > 0, name
@@ -52,17 +66,27 @@ def test_order_in_index_matches_netcdf_and_comparison(report):
     assert list(table.index) == sorted(table.index, key=lambda m: table.loc[m, "rank"])
     assert table.index[0] == f"AR({order})"
     assert set(table.index) == {"AR(1)", "AR(2)", "AR(3)"}
-    idata = export.load_netcdf(report / "ar" / "posterior.nc")
-    posterior = export.get_group(idata, "posterior")
+    posterior = _group(report / "ar" / "posterior.nc", "posterior")
     assert posterior["phi"].sizes["lag"] == order
     np.testing.assert_array_equal(posterior["lag"].values, np.arange(1, order + 1))
-    # the final fit conditions on `order` values, so it models 309 - order years
-    assert export.get_group(idata, "log_likelihood")["y"].sizes["time"] == 309 - order
+    # the final fit conditions on `order` values, so it models the years after them
+    time = _group(report / "ar" / "posterior.nc", "log_likelihood")["time"].values
+    assert len(time) == 309 - order
+    assert str(time[0])[:4] == str(1700 + order) and str(time[-1])[:4] == "2008"
+
+
+def test_netcdf_round_trips_with_load_netcdf(report):
+    # 1700-2008 is longer than the ~292 years a nanosecond time axis holds
+    idata = export.load_netcdf(report / "ar" / "posterior.nc")
+    order = _selected_order((report / "index.md").read_text(encoding="utf-8"))
+    assert export.get_group(idata, "posterior")["phi"].sizes["lag"] == order
+    time = export.get_group(idata, "log_likelihood")["time"].values
+    assert str(time[0])[:4] == str(1700 + order) and str(time[-1])[:4] == "2008"
 
 
 def test_summary_means_equal_netcdf_posterior_means(report):
     summary = pd.read_csv(report / "ar" / "summary.csv", index_col=0)
-    posterior = export.get_group(export.load_netcdf(report / "ar" / "posterior.nc"), "posterior")
+    posterior = _group(report / "ar" / "posterior.nc", "posterior")
     order = posterior["phi"].sizes["lag"]
     assert list(summary.index) == ["mu"] + [f"phi[{k}]" for k in range(1, order + 1)] + ["sigma"]
     expected = {"mu": float(posterior["mu"].mean()), "sigma": float(posterior["sigma"].mean())}
@@ -77,7 +101,7 @@ def test_saved_fit_reproduces_netcdf_and_forecast(report):
     import probmodels as pm
 
     fit = pm.load(report / "ar" / "fit.npz")
-    posterior = export.get_group(export.load_netcdf(report / "ar" / "posterior.nc"), "posterior")
+    posterior = _group(report / "ar" / "posterior.nc", "posterior")
     np.testing.assert_array_equal(fit.draws["phi"][..., 0, :], posterior["phi"].values)
     assert fit.seed == 3
 
@@ -150,3 +174,12 @@ def test_bad_arguments_exit_with_usage(argv, message, capsys):
         cli.main(argv)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_same_command_line():
+    root = Path(cli.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "probmodels", "demo", "--help"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "usage: probmodels demo" in done.stdout and "--quick" in done.stdout

@@ -448,3 +448,14 @@ def test_unknown_group_and_container_raise(data):
         export.get_group(data, "prior")
     with pytest.raises(TypeError, match="expected an arviz.InferenceData or xarray.DataTree"):
         export.group_names({"posterior": None})
+
+
+def test_netcdf_round_trip_of_a_time_axis_longer_than_292_years(tmp_path):
+    """Nanosecond time axes end after ~292 years; yearly data (sunspots 1700-2008) is longer."""
+    idx = pd.period_range("1700", periods=309, freq="Y")
+    data = export.to_arviz(posterior={"mu": np.zeros((1, 10))}, observed_data={"y": np.arange(309.0)},
+                           coords={"time": idx}, dims={"y": ["time"]})
+    back = export.load_netcdf(export.save_netcdf(data, tmp_path / "long.nc"))
+    time = export.get_group(back, "observed_data")["time"].values
+    assert str(time[0])[:10] == "1700-01-01" and str(time[-1])[:10] == "2008-01-01"
+    np.testing.assert_array_equal(export.get_group(back, "observed_data")["y"].values, np.arange(309.0))

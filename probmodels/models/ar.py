@@ -306,10 +306,12 @@ class BayesianAR:
         design, priors = self._prepare(y)
         if _conjugate_applicable(priors):
             return _conjugate_guide(design, priors, self.order)
-        if self._autoguide is None:
-            self._autoguide = pyro.infer.autoguide.AutoMultivariateNormal(
-                self.model, init_loc_fn=pyro.infer.autoguide.init_to_median, init_scale=0.01)
-        return self._autoguide(y)
+        # one autoguide per data shape: its parameters are shaped by the data's series
+        shape = tuple(design.y.shape)
+        if self._autoguide is None or self._autoguide[0] != shape:
+            self._autoguide = (shape, pyro.infer.autoguide.AutoMultivariateNormal(
+                self.model, init_loc_fn=pyro.infer.autoguide.init_to_median, init_scale=0.01))
+        return self._autoguide[1](y)
 
     def _simulate(self, num_steps, num_series, init):
         if len(self.priors) < len(SITES):

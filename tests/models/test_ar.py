@@ -1,6 +1,7 @@
 """Tests for probmodels.models.ar against closed forms, scipy and posteriordb draws."""
 
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -332,6 +333,9 @@ def test_save_load_round_trip_gives_the_same_forecasts(tmp_path):
         s, seed=0, progress=False, num_samples=400)
     path = fit.save(tmp_path / "fit")
     assert path.suffix == ".npz"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not the temp file's private 0600
     back = pm.load(path)
     assert isinstance(back, ARFit) and back.seed == 0 and back.method == "svi"
     pd.testing.assert_frame_equal(back.forecast(5), fit.forecast(5))

@@ -28,6 +28,7 @@ __all__ = [
     "check_float",
     "check_int",
     "check_keys",
+    "check_options",
     "check_seed",
 ]
 
@@ -348,3 +349,23 @@ def check_seed(seed: Any) -> int | None:
             f"Pass e.g. seed={abs(seed) if abs(seed) <= MAX_SEED else 0}."
         )
     return seed
+
+
+def check_options(options: Mapping[str, Any], method: str,
+                  defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge a method's keyword ``options`` over its ``defaults``, rejecting unknown names.
+
+    Raises
+    ------
+    TypeError
+        For option names ``defaults`` does not have (a misspelt or another
+        method's option), listing the accepted ones.
+    """
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        hint = _did_you_mean(unknown[0], list(defaults))
+        raise TypeError(
+            f"unknown option(s) {unknown} for method={method!r}; accepted: "
+            f"{sorted(defaults)}.{hint}"
+        )
+    return {**defaults, **options}

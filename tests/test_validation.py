@@ -199,3 +199,11 @@ def test_check_seed_rejects_out_of_range(seed):
 def test_check_seed_rejects_non_integers(seed):
     with pytest.raises(TypeError, match=r"seed must be None or an integer .* Pass e\.g\. seed=0"):
         check_seed(seed)
+
+
+def test_check_options_merges_defaults_and_rejects_unknown_names():
+    from probmodels._validation import check_options
+
+    assert check_options({"steps": 5}, "svi", {"steps": 1000, "lr": 0.1}) == {"steps": 5, "lr": 0.1}
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['step'\] for method='svi'.*'steps'"):
+        check_options({"step": 5}, "svi", {"steps": 1000, "lr": 0.1})

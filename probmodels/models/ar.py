@@ -65,7 +65,7 @@ from pyro.distributions import constraints
 from pyro.distributions.transforms import PowerTransform
 
 from probmodels import _priors
-from probmodels._validation import check_choice, check_int, check_keys, check_seed
+from probmodels._validation import check_choice, check_int, check_keys, check_options, check_seed
 from probmodels.data import TimeSeriesData, as_time_series, extend_index
 from probmodels.infer import (importance_draws, limit_threads, psis_khat, resolve_seed, run_nuts,
                               run_svi)
@@ -371,13 +371,7 @@ class BayesianAR:
         ARFit
         """
         method = check_choice(method, "method", METHODS)
-        defaults = SVI_DEFAULTS if method == "svi" else NUTS_DEFAULTS
-        unknown = sorted(set(options) - set(defaults))
-        if unknown:
-            raise TypeError(
-                f"unknown option(s) {unknown} for method={method!r}; accepted: {sorted(defaults)}."
-            )
-        opts = {**defaults, **options}
+        opts = check_options(options, method, SVI_DEFAULTS if method == "svi" else NUTS_DEFAULTS)
         seed = resolve_seed(seed)
         h = self._hold_back_for(0)
         ts = as_time_series(data, name="y", min_length=h + 2,

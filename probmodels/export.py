@@ -176,7 +176,11 @@ def _var_dims(
 ) -> tuple[str, ...]:
     """Full dims of one variable, sample dims included for sampled groups."""
     sample = SAMPLE_DIMS if group in _SAMPLED_GROUPS else ()
-    if name in dims:
+    # "group/name" overrides "name" for one group (e.g. a pointwise log-likelihood
+    # over (data,) of an observation x that is (data, feature))
+    key = f"{group}/{name}" if f"{group}/{name}" in dims else name
+    if key in dims:
+        name = key
         event = tuple(dims[name])
         if isinstance(dims[name], str):
             raise TypeError(
@@ -236,7 +240,7 @@ def _build_groups(
             array = np.asarray(value)
             _check_numeric(group, name, array)
             var_dims = _var_dims(group, name, array, dims)
-            seen_vars.add(name)
+            seen_vars.update((name, f"{group}/{name}"))
             for axis, (dim, size) in enumerate(zip(var_dims, array.shape)):
                 # chain and draw may differ between groups, event dims may not
                 per_group = dim in SAMPLE_DIMS and dim not in coord_values
@@ -337,7 +341,8 @@ def to_arviz(
     dims : mapping of str to sequence of str, optional
         Names of the event dims of each variable, i.e. the dims after
         ``(chain, draw)`` for sampled groups and all dims for
-        ``observed_data``. Keyed by variable name across all groups.
+        ``observed_data``. Keyed by variable name across all groups; a key
+        ``"group/name"`` (e.g. ``"log_likelihood/x"``) overrides it for one group.
     attrs : mapping of str to str, int or float, optional
         Attributes added to every group, e.g.
         ``{"inference_library": "pyro", "probmodels_method": "svi"}``. Each

@@ -459,3 +459,16 @@ def test_netcdf_round_trip_of_a_time_axis_longer_than_292_years(tmp_path):
     time = export.get_group(back, "observed_data")["time"].values
     assert str(time[0])[:10] == "1700-01-01" and str(time[-1])[:10] == "2008-01-01"
     np.testing.assert_array_equal(export.get_group(back, "observed_data")["y"].values, np.arange(309.0))
+
+
+def test_group_specific_dims_override_the_variable_dims():
+    """x is (data, feature) as observed, its pointwise log-likelihood (data,)."""
+    data = export.to_arviz(
+        posterior={"mu": np.zeros((1, 4, 2))},
+        log_likelihood={"x": np.zeros((1, 4, 5))},
+        observed_data={"x": np.ones((5, 2))},
+        dims={"mu": ["feature"], "x": ["data", "feature"], "log_likelihood/x": ["data"]},
+        coords={"feature": ["a", "b"]},
+    )
+    assert export.get_group(data, "log_likelihood")["x"].dims == ("chain", "draw", "data")
+    assert export.get_group(data, "observed_data")["x"].dims == ("data", "feature")

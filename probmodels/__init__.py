@@ -12,6 +12,9 @@ __version__ = "0.0.1"
 _LAZY = {
     # models
     "BayesianAR": "probmodels.models.ar",
+    "compare_orders": "probmodels.models.ar",
+    "GaussianMixture": "probmodels.models.gmm",
+    "compare_components": "probmodels.models.gmm",
     # results and inference
     "FitResult": "probmodels.results",
     "load": "probmodels.results",

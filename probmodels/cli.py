@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["REPORTS", "ReportSection", "ar_report", "main", "new_report_dir"]
+__all__ = ["REPORTS", "ReportSection", "ar_report", "gmm_report", "main", "new_report_dir"]
 
 #: how many ``DIR-k`` siblings :func:`new_report_dir` tries before giving up
 _MAX_SIBLINGS = 1000
@@ -239,7 +239,14 @@ and 90% band: [ar/forecast.csv](ar/forecast.csv).
 
 
 #: The demo's sections, in report order. Append a ``ReportFn`` to add a model.
-REPORTS: list[ReportFn] = [ar_report]
+def gmm_report(out_dir: Path, seed: int, quick: bool) -> ReportSection:
+    """The Gaussian mixture on Old Faithful (see :func:`probmodels.models.gmm.demo_section`)."""
+    from probmodels.models.gmm import demo_section
+
+    return ReportSection(**demo_section(out_dir, seed, quick))
+
+
+REPORTS: list[ReportFn] = [ar_report, gmm_report]
 
 
 # ------------------------------------------------------------------ demo

@@ -1,5 +1,15 @@
 """The models: one module each. Importing this package registers their result classes."""
 
 from probmodels.models.ar import ARFit, BayesianAR, OrderComparison, compare_orders
+from probmodels.models.gmm import ComponentComparison, GaussianMixture, GMMFit, compare_components
 
-__all__ = ["ARFit", "BayesianAR", "OrderComparison", "compare_orders"]
+__all__ = [
+    "ARFit",
+    "BayesianAR",
+    "ComponentComparison",
+    "GMMFit",
+    "GaussianMixture",
+    "OrderComparison",
+    "compare_components",
+    "compare_orders",
+]

@@ -1,0 +1,410 @@
+"""Tests for probmodels.models.gmm: brute-force enumeration oracles, posteriordb
+``low_dim_gauss_mix`` for SVI and NUTS, 2-D recovery, exports, weights, minibatch, bad input."""
+
+import itertools
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import pyro.poutine as poutine
+import pytest
+import torch
+from scipy import stats
+from scipy.special import logsumexp
+
+import probmodels as pm  # noqa: F401  (the package's lazy names)
+from probmodels._reference import agreement, load_posteriordb_draws
+from probmodels.models.gmm import (
+    GaussianMixture,
+    GMMFit,
+    _log_density,
+    _mixture_model,
+    _Packing,
+    compare_components,
+    plot_mixture_density,
+    plot_mixture_scatter,
+)
+from probmodels.results import load
+
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+F64 = torch.float64
+MIX_PRIORS = {"pi": dist.Dirichlet(torch.tensor([5.0, 5.0])), "mu": dist.Normal(0.0, 2.0),
+              "sigma": dist.HalfNormal(2.0)}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """The models are small: one intra-op thread avoids contention on shared cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def gauss_mix():
+    """posteriordb low_dim_gauss_mix: y (N = 1000) and reference draws in our names."""
+    y = np.asarray(json.loads((DATA / "low_dim_gauss_mix.json").read_text())["y"], dtype=float)
+    ref = load_posteriordb_draws(DATA / "low_dim_gauss_mix-low_dim_gauss_mix.json.zip")
+    return y, {k: ref[k] for k in ("mu[1]", "mu[2]", "sigma[1]", "sigma[2]", "theta")}
+
+
+def _reference_names(idata):
+    post = idata.posterior
+    return {"mu[1]": post["mu"].sel(component=0).values, "mu[2]": post["mu"].sel(component=1).values,
+            "sigma[1]": post["sigma"].sel(component=0).values,
+            "sigma[2]": post["sigma"].sel(component=1).values,
+            # reference theta: the weight of the lower-mean component
+            "theta": post["pi"].sel(component=0).values}
+
+
+def _point_fit(gmm, x, values, num_draws=3):
+    """A GMMFit whose posterior is a point mass at ``values`` (isolates the predictors)."""
+    x = np.asarray(x, dtype=float).reshape(len(x), -1)
+    draws = {k: np.broadcast_to(np.asarray(v, dtype=float), (1, num_draws) + np.shape(v)).copy()
+             for k, v in values.items()}
+    priors = gmm.resolved_priors(torch.as_tensor(x, dtype=F64))
+    import pandas as pd
+
+    return GMMFit(draws=draws, method="svi", seed=0, gmm=gmm, data=x, index=pd.RangeIndex(len(x)),
+                  feature_names=tuple(f"x{j}" for j in range(x.shape[1])), priors_used=priors)
+
+
+def _brute_force(x, values, priors, layout_full):
+    """log p(theta) and log p(x | theta) by summing prod_n pi_z N(x_n | z) over all K^n z,
+    and p(z_n = k | x, theta) from the same sum. scipy densities only."""
+    pi, mu, sigma = (np.asarray(values[k], dtype=float) for k in ("pi", "mu", "sigma"))
+    K, n = len(pi), len(x)
+    if x.ndim == 1:
+        comp = np.array([[stats.norm.logpdf(x[i], mu[k], sigma[k]) for k in range(K)] for i in range(n)])
+    else:
+        L = np.asarray(values["L_omega"])
+        covs = [np.diag(sigma[k]) @ L[k] @ L[k].T @ np.diag(sigma[k]) for k in range(K)]
+        comp = np.array([[stats.multivariate_normal.logpdf(x[i], mu[k], covs[k]) for k in range(K)]
+                         for i in range(n)])
+    joint = {}
+    for z in itertools.product(range(K), repeat=n):
+        joint[z] = sum(math.log(pi[z[i]]) + comp[i, z[i]] for i in range(n))
+    log_marginal = logsumexp(list(joint.values()))
+    resp = np.zeros((n, K))
+    for z, lj in joint.items():
+        for i in range(n):
+            resp[i, z[i]] += math.exp(lj - log_marginal)
+    return log_marginal, resp
+
+
+def _delta_guide(values):
+    """A point-mass guide at ``values``: Delta log-densities are 0, so TraceEnum_ELBO's loss
+    is exactly -log p(x, theta) with z summed out."""
+    v = {k: torch.as_tensor(val, dtype=F64) for k, val in values.items()}
+
+    def guide(*args, **kwargs):
+        pyro.sample("pi", dist.Delta(v["pi"], event_dim=1))
+        if v["mu"].dim() == 1:  # 1-D: mu is an ordered vector outside the component plate
+            pyro.sample("mu", dist.Delta(v["mu"], event_dim=1))
+        with pyro.plate("component", v["pi"].shape[0], dim=-1):
+            for name in ("mu", "sigma", "L_omega"):
+                if name in v and not (name == "mu" and v["mu"].dim() == 1):
+                    pyro.sample(name, dist.Delta(v[name], event_dim=v[name].dim() - 1))
+
+    return guide
+
+
+def _enumerated_log_joint(gmm, x, values, **kwargs):
+    elbo = pyro.infer.TraceEnum_ELBO(max_plate_nesting=1)
+    return -elbo.loss(gmm.model, _delta_guide(values), torch.as_tensor(x, dtype=F64), **kwargs)
+
+
+# ------------------------------------------------------------------ exact values
+
+
+ORACLE_CASES = {
+    "1-D": (np.array([-1.3, 0.2, 0.9, 2.4, -0.4]),
+            {"pi": [0.3, 0.7], "mu": [-0.5, 1.2], "sigma": [0.8, 1.4]}, "full"),
+    "2-D full": (np.array([[0.1, 1.0], [1.5, -0.2], [-0.7, 0.4], [2.2, 2.0]]),
+                 {"pi": [0.45, 0.55], "mu": [[0.0, 0.5], [1.5, 1.0]], "sigma": [[0.7, 1.1], [1.3, 0.6]],
+                  "L_omega": [[[1.0, 0.0], [0.6, 0.8]], [[1.0, 0.0], [-0.28, 0.96]]]}, "full"),
+}
+
+
+@pytest.mark.parametrize("case", list(ORACLE_CASES))
+def test_enumerated_marginal_and_responsibilities_equal_brute_force(case):
+    x, values, cov = ORACLE_CASES[case]
+    gmm = GaussianMixture(2, covariance=cov, priors=MIX_PRIORS if x.ndim == 1 else None)
+    xt = torch.as_tensor(x.reshape(len(x), -1), dtype=F64)
+    priors = gmm.resolved_priors(xt)
+    log_marginal, resp = _brute_force(x, values, priors, cov)
+    packing = _Packing(priors, gmm._layout(xt.shape[1]))
+    tv = {k: torch.as_tensor(v, dtype=F64) for k, v in values.items()}
+    log_prior = float(packing.log_prior({k: v.unsqueeze(0) for k, v in tv.items()})[0])
+    # Pyro's enumeration of z equals the K^n-term sum (float64: 1e-10 is rounding)
+    np.testing.assert_allclose(_enumerated_log_joint(gmm, x, values), log_marginal + log_prior,
+                               rtol=1e-10)
+    # the hand-written unconstrained density (used for Laplace, PSIS, NUTS) is the same
+    # log joint plus the log-Jacobian of the transforms
+    u = packing.pack(tv).unsqueeze(0)
+    _, ladj = packing.unpack(u)
+    np.testing.assert_allclose(float(_log_density(u, packing, xt, None)[0] - ladj[0]),
+                               log_marginal + log_prior, rtol=1e-10)
+    # responsibilities: exact per draw, the brute-force conditional p(z_n | x, theta)
+    fit = _point_fit(gmm, x, values)
+    np.testing.assert_allclose(fit.predict_proba(), resp, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(fit.predict(), resp.argmax(1))
+
+
+def test_pyro_nuts_potential_equals_the_summed_out_potential():
+    """method='nuts' samples -_log_density; Pyro's own potential of the enumerated model
+    (what enumerate=True runs) is the same function of the unconstrained parameters."""
+    from pyro.infer.mcmc.util import initialize_model
+
+    rng = np.random.default_rng(0)
+    x = torch.as_tensor(np.concatenate([rng.normal(-2, 1, (30, 2)), rng.normal(2, 0.5, (20, 2))]), dtype=F64)
+    gmm = GaussianMixture(2, covariance="full")
+    priors = gmm.resolved_priors(x)
+    layout = gmm._layout(2)
+    packing = _Packing(priors, layout)
+    _, potential_fn, _, _ = initialize_model(
+        lambda: _mixture_model(x, priors, layout), max_plate_nesting=1)
+    for _ in range(3):
+        u = torch.as_tensor(rng.normal(0, 0.7, packing.dim), dtype=F64)
+        params = {n: u[packing.slices[n]].reshape(packing.shapes[n]) for n in packing.names}
+        np.testing.assert_allclose(float(potential_fn(params)),
+                                   -float(_log_density(u.unsqueeze(0), packing, x, None)[0]), rtol=1e-10)
+
+
+def test_sample_weights_equal_replicated_points():
+    x = np.array([-1.0, 0.3, 2.0, 2.5, -0.2])
+    w = np.array([2.0, 1.0, 0.0, 3.0, 1.0])
+    replicated = np.repeat(x, w.astype(int))
+    values = {"pi": [0.4, 0.6], "mu": [-0.5, 1.8], "sigma": [0.9, 0.7]}
+    gmm = GaussianMixture(2, priors=MIX_PRIORS)
+    weighted = _enumerated_log_joint(gmm, x, values, sample_weight=torch.as_tensor(w, dtype=F64))
+    copies = _enumerated_log_joint(gmm, replicated, values)
+    np.testing.assert_allclose(weighted, copies, rtol=1e-12)
+
+
+# ------------------------------------------------------- reference posteriors
+
+
+def test_default_fit_matches_posteriordb_low_dim_gauss_mix(gauss_mix):
+    y, ref = gauss_mix
+    fit = GaussianMixture(n_components=2, priors=MIX_PRIORS).fit(y, seed=0, progress=False)
+    idata = fit.to_arviz()
+    assert idata.posterior["mu"].dims == ("chain", "draw", "component")
+    assert (idata.posterior["mu"].sel(component=0) < idata.posterior["mu"].sel(component=1)).all()
+    table = agreement(_reference_names(idata), ref)
+    assert table["ok"].all(), table.to_string()
+    assert fit.diagnostics["khat"] < 0.5
+
+
+def test_nuts_matches_posteriordb_low_dim_gauss_mix(gauss_mix):
+    y, ref = gauss_mix
+    fit = GaussianMixture(n_components=2, priors=MIX_PRIORS).fit(
+        y, method="nuts", num_samples=1000, warmup_steps=1000, seed=0, progress=False)
+    idata = fit.to_arviz()
+    table = agreement(_reference_names(idata), ref)
+    assert table["ok"].all(), table.to_string()
+    assert idata.sample_stats["diverging"].dims == ("chain", "draw")
+    assert idata.posterior.sizes["chain"] == 2
+
+
+def test_reference_check_can_fail(gauss_mix):
+    """The agreement check has teeth: the same draws with sigma inflated by 10% fail it."""
+    y, ref = gauss_mix
+    fit = GaussianMixture(n_components=2, priors=MIX_PRIORS).fit(y, seed=1, progress=False,
+                                                                 num_samples=1000)
+    draws = _reference_names(fit.to_arviz())
+    draws["mu[1]"] = draws["mu[1]"] + 0.3 * ref["mu[1]"].std()
+    table = agreement(draws, ref)
+    assert not table.loc["mu[1]", "ok"] and table.drop("mu[1]")["ok"].all()
+
+
+# ------------------------------------------------------------------ recovery
+
+
+def test_recovers_known_2d_parameters_up_to_permutation():
+    rng = np.random.default_rng(3)
+    mu = np.array([[-3.0, 0.0], [0.5, 3.0], [3.0, -1.0]])
+    sd = np.array([[0.6, 1.0], [0.8, 0.5], [1.0, 0.7]])
+    rho = np.array([0.5, -0.3, 0.0])
+    pi = np.array([0.3, 0.3, 0.4])
+    n = 600
+    z = rng.choice(3, size=n, p=pi)
+    covs = np.stack([np.array([[s[0] ** 2, r * s[0] * s[1]], [r * s[0] * s[1], s[1] ** 2]])
+                     for s, r in zip(sd, rho)])
+    x = np.stack([rng.multivariate_normal(mu[k], covs[k]) for k in z])
+    # shuffle the labels of the truth: recovery must hold up to a permutation
+    fit = GaussianMixture(3).fit(x, seed=0, progress=False, num_samples=2000)
+    post = {k: v[0] for k, v in fit.draws.items()}
+    # components come out sorted by the first feature's mean (the pivot), as is the truth
+    lo, hi = np.quantile(post["mu"], [0.0005, 0.9995], axis=0)
+    assert np.all((lo < mu) & (mu < hi)), (lo, hi)
+    lo, hi = np.quantile(post["sigma"], [0.0005, 0.9995], axis=0)
+    assert np.all((lo < sd) & (sd < hi)), (lo, hi)
+    corr = post["L_omega"][..., 1, 0]
+    lo, hi = np.quantile(corr, [0.0005, 0.9995], axis=0)
+    assert np.all((lo < rho) & (rho < hi)), (lo, hi)
+    # assignments: agreement with the true z up to relabelling
+    agree = max((fit.predict()[None] == np.asarray(p)[z]).mean()
+                for p in itertools.permutations(range(3)))
+    assert agree > 0.95
+
+
+# ------------------------------------------------------------- predictions
+
+
+def test_sampled_assignments_follow_the_responsibilities():
+    x = np.array([-2.0, 0.35, 0.4, 3.0])
+    values = {"pi": [0.5, 0.5], "mu": [-1.0, 1.5], "sigma": [1.0, 1.0]}
+    fit = _point_fit(GaussianMixture(2, priors=MIX_PRIORS), x, values, num_draws=4000)
+    z = fit.sample_assignments()
+    assert z.shape == (4000, 4)
+    resp = fit.predict_proba()
+    freq = np.stack([(z == k).mean(0) for k in range(2)], axis=1)
+    # 4000 Bernoulli draws: sd <= 0.008, so 4 sd = 0.032
+    np.testing.assert_allclose(freq, resp, atol=0.032)
+    np.testing.assert_array_equal(z, fit.sample_assignments())           # the fit's seed
+    assert not np.array_equal(z, fit.sample_assignments(seed=5))
+    np.testing.assert_array_equal(fit.predict(), resp.argmax(1))
+
+
+def test_arviz_export_dims_and_pointwise_log_likelihood():
+    import arviz as az
+
+    x = np.random.default_rng(4).normal(size=(60, 2)) + np.repeat([[0, 0], [4, 4]], 30, axis=0)
+    fit = GaussianMixture(2, covariance="diag").fit(x, seed=0, progress=False, num_samples=300)
+    idata = fit.to_arviz()
+    assert idata.posterior["mu"].dims == ("chain", "draw", "component", "feature")
+    assert idata.posterior["sigma"].dims == ("chain", "draw", "component", "feature")
+    assert idata.posterior_predictive["x"].dims == ("chain", "draw", "data", "feature")
+    ll = idata.log_likelihood["x"]
+    assert ll.dims == ("chain", "draw", "data") and ll.shape == (1, 300, 60)
+    d = 7
+    pi, mu, sd = (fit.draws[k][0, d] for k in ("pi", "mu", "sigma"))
+    expected = logsumexp(np.log(pi) + stats.norm.logpdf(x[:, None, :], mu, sd).sum(-1), axis=1)
+    np.testing.assert_allclose(ll.values[0, d], expected, rtol=1e-10)
+    np.testing.assert_array_equal(idata.observed_data["x"].values, x)
+    assert az.loo(idata, pointwise=True).loo_i.shape == (60,)
+
+
+def test_minibatch_svi_recovers_a_large_1d_mixture():
+    rng = np.random.default_rng(5)
+    n = 50_000
+    z = rng.random(n) < 0.3
+    y = np.where(z, rng.normal(-2.0, 0.5, n), rng.normal(1.0, 1.0, n))
+    fit = GaussianMixture(2).fit(y, seed=0, progress=False, subsample_size=500, steps=600,
+                                 num_samples=500)
+    assert fit.diagnostics["minibatch"] and fit.diagnostics["num_steps"] > 0
+    m = fit.posterior_means()
+    # posterior sds are ~0.01 here; SVI noise from minibatches dominates: 0.05 is generous
+    np.testing.assert_allclose(m["mu"], [-2.0, 1.0], atol=0.05)
+    np.testing.assert_allclose(m["sigma"], [0.5, 1.0], atol=0.05)
+    np.testing.assert_allclose(m["pi"], [0.3, 0.7], atol=0.02)
+
+
+@pytest.mark.filterwarnings("ignore:PSIS check")  # the redundant K = 3 is a poor Laplace fit
+def test_component_comparison_prefers_the_true_k():
+    rng = np.random.default_rng(6)
+    y = np.concatenate([rng.normal(-3, 0.7, 150), rng.normal(2, 1.0, 150)])
+    result = compare_components(y, [1, 2, 3], seed=0, num_samples=1000)
+    assert result.best_bic == 2
+    assert result.best_loo in (2, 3)   # LOO cannot separate K = 2 from a redundant K = 3
+    assert result.table.loc["K=1", "elpd_loo"] < result.table.loc["K=2", "elpd_loo"] - 20
+    assert {"bic", "elpd_loo", "p_loo", "khat"} <= set(result.table.columns)
+
+
+def test_plots_draw_the_density_components_and_ellipses():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Ellipse
+
+    x = pm.datasets.load_faithful()
+    fit = GaussianMixture(2).fit(x, seed=0, progress=False, num_samples=300)  # != grid size
+    fig = Figure()
+    FigureCanvasAgg(fig)
+    ax = plot_mixture_scatter(fit, ax=fig.add_subplot(1, 2, 1))
+    assert sum(isinstance(p, Ellipse) for p in ax.patches) == 4   # 1 and 2 sd per component
+    ax = plot_mixture_density(fit, ax=fig.add_subplot(1, 2, 2), feature="waiting")
+    assert len(ax.lines) == 3 and ax.get_xlabel() == "waiting"
+    with pytest.raises(ValueError, match="2 or more features"):
+        plot_mixture_scatter(GaussianMixture(2).fit(x["waiting"], seed=0, progress=False,
+                                                    num_samples=100))
+
+
+# ------------------------------------------------------------- persistence
+
+
+def test_save_load_round_trip_gives_the_same_predictions(tmp_path):
+    x = pm.datasets.load_faithful()
+    fit = GaussianMixture(2, covariance="full").fit(x, seed=0, progress=False, num_samples=500,
+                                                    sample_weight=np.linspace(0.5, 1.5, len(x)))
+    path = fit.save(tmp_path / "gmm")
+    back = load(path)
+    assert isinstance(back, GMMFit) and back.gmm.covariance == "full"
+    new = x.iloc[:10] + 0.3
+    np.testing.assert_array_equal(back.predict_proba(new), fit.predict_proba(new))
+    np.testing.assert_array_equal(back.predict(new), fit.predict(new))
+    np.testing.assert_array_equal(back.sample_weight, fit.sample_weight)
+
+
+# ------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize("k, error, match", [
+    (0, ValueError, r"n_components must be an integer >= 1, got 0"),
+    (1.5, TypeError, r"n_components must be an integer"),
+])
+def test_rejects_bad_number_of_components(k, error, match):
+    with pytest.raises(error, match=match):
+        GaussianMixture(k)
+
+
+def test_rejects_more_components_than_points():
+    with pytest.raises(ValueError, match=r"n_components=4 is larger than the number of data points \(3\)"):
+        GaussianMixture(4).fit([0.1, 0.2, 0.3], seed=0, progress=False)
+
+
+@pytest.mark.parametrize("bad, match", [(np.nan, "1 NaN and 0 infinite"), (np.inf, "0 NaN and 1 infinite")])
+def test_rejects_nan_and_inf(bad, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianMixture(2).fit([0.1, bad, 0.3, 1.0], seed=0, progress=False)
+
+
+def test_rejects_data_of_the_wrong_dimension_at_predict_time():
+    values = {"pi": [0.5, 0.5], "mu": [-1.0, 1.0], "sigma": [1.0, 1.0]}
+    fit = _point_fit(GaussianMixture(2, priors=MIX_PRIORS), np.array([-1.0, 0.0, 1.0]), values)
+    with pytest.raises(ValueError, match=r"x must have 1 feature\(s\).*got 2"):
+        fit.predict_proba(np.zeros((4, 2)))
+    with pytest.raises(ValueError, match=r"x must have 1 feature\(s\)"):
+        fit.predict(np.zeros((4, 3)))
+
+
+@pytest.mark.parametrize("w, match", [
+    ([1.0, -1.0, 1.0, 1.0], "sample_weight must be non-negative, got 1 negative"),
+    ([0.0, 0.0, 0.0, 0.0], "at least one positive entry, got all zeros"),
+    ([1.0, 1.0], r"one weight per data point \(4\), got shape \(2,\)"),
+    ([1.0, np.nan, 1.0, 1.0], "sample_weight must be finite"),
+])
+def test_rejects_bad_sample_weights(w, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianMixture(2).fit([0.1, 0.2, 0.3, 1.0], seed=0, progress=False, sample_weight=w)
+
+
+def test_rejects_unknown_covariance_method_option_and_prior():
+    with pytest.raises(ValueError, match=r"covariance must be one of 'full', 'diag', 'spherical'; got 'tied'"):
+        GaussianMixture(2, covariance="tied")
+    with pytest.raises(ValueError, match="method must be one of 'svi', 'nuts'"):
+        GaussianMixture(2).fit([0.1, 0.2, 0.3], method="mcmc")
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['warmup_steps'\] for method='svi'"):
+        GaussianMixture(2).fit([0.1, 0.2, 0.3], warmup_steps=10)
+    with pytest.raises(ValueError, match="priors has unknown key"):
+        GaussianMixture(2, priors={"tau": dist.Normal(0.0, 1.0)})
+    with pytest.raises(ValueError, match=r"pi prior must have event_shape \(2,\)"):
+        GaussianMixture(2, priors={"pi": dist.Dirichlet(torch.ones(3))})
+    with pytest.raises(ValueError, match="sigma prior must have positive support"):
+        GaussianMixture(2, priors={"sigma": dist.Normal(0.0, 1.0)})

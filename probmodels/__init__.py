@@ -15,6 +15,7 @@ _LAZY = {
     "compare_orders": "probmodels.models.ar",
     "GaussianMixture": "probmodels.models.gmm",
     "compare_components": "probmodels.models.gmm",
+    "VAE": "probmodels.models.vae",
     # results and inference
     "FitResult": "probmodels.results",
     "load": "probmodels.results",

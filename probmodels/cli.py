@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["REPORTS", "ReportSection", "ar_report", "gmm_report", "main", "new_report_dir"]
+__all__ = ["REPORTS", "ReportSection", "ar_report", "gmm_report", "main", "new_report_dir",
+           "vae_report"]
 
 #: how many ``DIR-k`` siblings :func:`new_report_dir` tries before giving up
 _MAX_SIBLINGS = 1000
@@ -246,7 +247,14 @@ def gmm_report(out_dir: Path, seed: int, quick: bool) -> ReportSection:
     return ReportSection(**demo_section(out_dir, seed, quick))
 
 
-REPORTS: list[ReportFn] = [ar_report, gmm_report]
+def vae_report(out_dir: Path, seed: int, quick: bool) -> ReportSection:
+    """The VAE on binarized 8x8 digits (see :func:`probmodels.models.vae.demo_section`)."""
+    from probmodels.models.vae import demo_section
+
+    return ReportSection(**demo_section(out_dir, seed, quick))
+
+
+REPORTS: list[ReportFn] = [ar_report, gmm_report, vae_report]
 
 
 # ------------------------------------------------------------------ demo

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["plot_forecast", "plot_loss", "plot_posterior_intervals"]
+__all__ = [
+    "plot_forecast",
+    "plot_image_grid",
+    "plot_latent_scatter",
+    "plot_loss",
+    "plot_posterior_intervals",
+]
 
 
 def _axes(ax):
@@ -79,4 +85,80 @@ def plot_posterior_intervals(draws: dict[str, np.ndarray], *, ax=None,
     ax.invert_yaxis()
     ax.axvline(0.0, color="0.6", lw=0.8)
     ax.set_xlabel(f"posterior median and {int(round((hi - lo) * 100))}% interval")
+    return ax
+
+
+def plot_image_grid(images: np.ndarray, *, ncols: int | None = None, ax=None,
+                    cmap: str = "gray_r", vmin: float = 0.0, vmax: float = 1.0, pad: int = 1):
+    """Images tiled row by row into one picture (VAE reconstructions, samples).
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        ``(n, C, H, W)`` with ``C`` 1 (grey, drawn with ``cmap``) or 3 (RGB in
+        ``[vmin, vmax]``), or ``(n, H, W)``.
+    ncols : int, optional
+        Images per row (default ``ceil(sqrt(n))``).
+    pad : int
+        Blank pixels between images.
+    """
+    ax = _axes(ax)
+    images = np.asarray(images, dtype=float)
+    if images.ndim == 3:
+        images = images[:, None]
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(
+            f"images must have shape (n, C, H, W) with C = 1 or 3, or (n, H, W); got "
+            f"{images.shape}. Reshape them, e.g. images.reshape(n, 1, H, W)."
+        )
+    n, c, h, w = images.shape
+    ncols = int(np.ceil(np.sqrt(n))) if ncols is None else int(ncols)
+    nrows = int(np.ceil(n / ncols))
+    # background at vmin: blank with the grey colour map's "white" for gray_r
+    canvas = np.full((nrows * (h + pad) - pad, ncols * (w + pad) - pad, c), vmin)
+    for i in range(n):
+        r, k = divmod(i, ncols)
+        canvas[r * (h + pad): r * (h + pad) + h, k * (w + pad): k * (w + pad) + w] = (
+            images[i].transpose(1, 2, 0))  # (C, H, W) -> (H, W, C)
+    if c == 1:
+        ax.imshow(canvas[..., 0], cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    else:
+        ax.imshow(np.clip((canvas - vmin) / (vmax - vmin), 0, 1), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
+def plot_latent_scatter(z: np.ndarray, labels=None, *, ax=None, s: float = 8.0):
+    """Latent points in 2-D coloured by label.
+
+    ``z`` is ``(n, K)``: ``K = 2`` is drawn as is, ``K > 2`` projected on its first
+    two principal components, ``K = 1`` against the label (or the index).
+    """
+    ax = _axes(ax)
+    z = np.asarray(z, dtype=float)
+    if z.ndim != 2:
+        raise ValueError(f"z must have shape (n, K), got {z.shape}.")
+    if z.shape[1] == 1:
+        y = np.asarray(labels, dtype=float) if labels is not None else np.arange(len(z))
+        xy, names = np.column_stack([z[:, 0], y]), ("z", "label" if labels is not None else "index")
+    elif z.shape[1] == 2:
+        xy, names = z, ("z[0]", "z[1]")
+    else:
+        centred = z - z.mean(0)
+        _, sv, vt = np.linalg.svd(centred, full_matrices=False)
+        xy = centred @ vt[:2].T  # (n, 2) principal component scores
+        share = sv[:2] ** 2 / np.sum(sv ** 2)
+        names = (f"PC1 of z ({share[0]:.0%} of variance)", f"PC2 of z ({share[1]:.0%})")
+    if labels is None:
+        ax.scatter(xy[:, 0], xy[:, 1], s=s, color="C0")
+    else:
+        labels = np.asarray(labels)
+        for k, value in enumerate(np.unique(labels)):
+            keep = labels == value
+            ax.scatter(xy[keep, 0], xy[keep, 1], s=s, color=f"C{k % 10}", label=str(value))
+        ax.legend(title="label", frameon=False, fontsize="small", markerscale=2,
+                  loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
     return ax

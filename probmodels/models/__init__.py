@@ -2,6 +2,7 @@
 
 from probmodels.models.ar import ARFit, BayesianAR, OrderComparison, compare_orders
 from probmodels.models.gmm import ComponentComparison, GaussianMixture, GMMFit, compare_components
+from probmodels.models.vae import VAE, VAEFit
 
 __all__ = [
     "ARFit",
@@ -10,6 +11,8 @@ __all__ = [
     "GMMFit",
     "GaussianMixture",
     "OrderComparison",
+    "VAE",
+    "VAEFit",
     "compare_components",
     "compare_orders",
 ]

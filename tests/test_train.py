@@ -1,0 +1,311 @@
+"""Tests for probmodels.train: batching, schedules, early stopping, NaN guard,
+exact checkpoint/resume, and data-parallel training against one process."""
+
+import math
+
+import numpy as np
+import pyro
+import pytest
+import torch
+import torch.multiprocessing as mp
+from torch import nn
+
+from probmodels.infer import NonFiniteLossError
+from probmodels.train import ELBOLoss, TrainConfig, train
+
+
+@pytest.fixture(autouse=True)
+def _clean():
+    torch.manual_seed(0)
+    pyro.clear_param_store()
+    yield
+    pyro.clear_param_store()
+
+
+def regression_problem(n=29, seed=0):
+    """A fixed regression data set: 3 inputs and 1 target per row, (n, 4)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, generator=g)
+    y = x @ torch.tensor([1.0, -2.0, 0.5]) + 0.1 * torch.randn(n, generator=g)
+    return torch.cat([x, y[:, None]], dim=1)
+
+
+def make_net(seed=1, batch_norm=False):
+    torch.manual_seed(seed)
+    layers = [nn.Linear(3, 8)] + ([nn.BatchNorm1d(8)] if batch_norm else []) + [nn.Tanh(), nn.Linear(8, 1)]
+    return nn.Sequential(*layers)
+
+
+def mse(net):
+    return lambda batch: (net(batch[:, :3]).squeeze(-1) - batch[:, 3]).pow(2).mean()
+
+
+def noisy_mse(net):
+    """A stochastic loss (input noise from the global torch RNG), to test RNG restoring."""
+    def loss(batch):
+        noise = 0.1 * torch.randn(batch.shape[0], 3)
+        return (net(batch[:, :3] + noise).squeeze(-1) - batch[:, 3]).pow(2).mean()
+    return loss
+
+
+# ------------------------------------------------------------------ batching
+
+
+def test_each_epoch_visits_every_training_example_once_and_never_the_validation_ones():
+    data = torch.arange(23.0)[:, None]
+    seen = []
+    net = nn.Linear(1, 1)
+    loss = lambda b: (seen.append(b[:, 0].long().tolist()) or net(b).pow(2).mean())  # noqa: E731
+    cfg = TrainConfig(epochs=3, batch_size=5, validation=0.2, progress=False)
+    run = train(loss, net, data, cfg, seed=3, val_loss_fn=lambda b: net(b).pow(2).mean())
+    # 23 examples, 5 held out (round(0.2 * 23)), 18 train -> 4 batches per epoch (5, 5, 5, 3)
+    assert (run.num_train, run.num_val, run.steps) == (18, 5, 12)
+    epochs = [sum(seen[4 * e: 4 * e + 4], []) for e in range(3)]
+    assert [len(b) for b in seen[:4]] == [5, 5, 5, 3]
+    train_set = set(epochs[0])
+    assert len(train_set) == 18 and all(sorted(e) == sorted(train_set) for e in epochs)
+    assert epochs[0] != epochs[1]  # a fresh order each epoch
+    # the same seed gives the same batches
+    seen_again = list(seen)
+    seen.clear()
+    train(loss, net, data, cfg, seed=3, val_loss_fn=lambda b: net(b).pow(2).mean())
+    assert seen == seen_again
+
+
+def test_cosine_and_onecycle_schedules_end_near_zero_and_constant_stays():
+    data = regression_problem()
+    for schedule, expected in (("constant", 0.01), ("cosine", 0.0), ("onecycle", 0.0)):
+        net = make_net()
+        lrs = []
+        opt_step = torch.optim.AdamW.step
+
+        def spy(self, *a, **k):
+            lrs.append(self.param_groups[0]["lr"])
+            return opt_step(self, *a, **k)
+
+        torch.optim.AdamW.step = spy
+        try:
+            train(mse(net), net, data, TrainConfig(epochs=4, batch_size=10, lr=0.01, schedule=schedule,
+                                                   progress=False), seed=0)
+        finally:
+            torch.optim.AdamW.step = opt_step
+        assert len(lrs) == 12
+        # the lr of the last step: cosine is lr * (1 + cos(pi * 11 / 12)) / 2
+        if schedule == "cosine":
+            assert lrs[-1] == pytest.approx(0.01 * (1 + math.cos(math.pi * 11 / 12)) / 2, rel=1e-6)
+        elif schedule == "constant":
+            assert lrs == [pytest.approx(expected)] * 12
+        else:
+            assert max(lrs) == pytest.approx(0.01, rel=0.05) and lrs[-1] < 1e-4
+
+
+# ------------------------------------------------------------ early stopping
+
+
+def test_early_stopping_stops_after_patience_and_restores_the_best_weights():
+    data = regression_problem()
+    net = make_net()
+    scripted = iter([5.0, 4.0, 3.0, 3.5, 3.25, 9.0, 9.0])  # exact in float32
+    snapshots = []
+
+    def val_loss(batch):
+        snapshots.append({k: v.clone() for k, v in net.state_dict().items()})
+        return torch.tensor(next(scripted))
+
+    cfg = TrainConfig(epochs=20, batch_size=64, validation=0.3, patience=2, progress=False)
+    run = train(mse(net), net, data, cfg, seed=0, val_loss_fn=val_loss)
+    # the validation set (9 examples) is one batch: one val_loss call per epoch
+    assert run.stopped_early and run.epochs == 5 and run.best_epoch == 2
+    np.testing.assert_array_equal(run.val_loss, [5.0, 4.0, 3.0, 3.5, 3.25])
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, snapshots[2][k])
+    assert not torch.equal(snapshots[2]["0.weight"], snapshots[4]["0.weight"])
+
+
+def test_ema_weights_are_the_final_weights_without_validation():
+    data = regression_problem()
+    net, shadow = make_net(), make_net()
+    cfg = TrainConfig(epochs=2, batch_size=10, ema_decay=0.8, progress=False)
+    live = {}
+
+    def loss(batch):
+        out = mse(net)(batch)
+        return out
+
+    # EMA by hand: shadow <- 0.8 shadow + 0.2 theta after every step
+    opt_step = torch.optim.AdamW.step
+
+    def spy(self, *a, **k):
+        result = opt_step(self, *a, **k)
+        with torch.no_grad():
+            for (name, p), s in zip(net.named_parameters(), shadow.parameters()):
+                s.mul_(0.8).add_(0.2 * p)
+                live[name] = p.detach().clone()
+        return result
+
+    torch.optim.AdamW.step = spy
+    try:
+        train(loss, net, data, cfg, seed=0)
+    finally:
+        torch.optim.AdamW.step = opt_step
+    for p, s in zip(net.parameters(), shadow.parameters()):
+        torch.testing.assert_close(p, s, rtol=1e-6, atol=1e-7)  # float32 recurrences
+    assert not torch.equal(net[0].weight, live["0.weight"])
+
+
+# ---------------------------------------------------------------- NaN guard
+
+
+def test_nonfinite_loss_stops_with_epoch_and_step():
+    data = regression_problem(n=40)
+    net = make_net()
+    calls = {"n": 0}
+
+    def loss(batch):
+        calls["n"] += 1
+        value = mse(net)(batch)
+        return value * float("nan") if calls["n"] == 7 else value
+
+    with pytest.raises(NonFiniteLossError, match=r"became nan at epoch 1 \(of 5\), step 6 \(batch 2"):
+        train(loss, net, data, TrainConfig(epochs=5, batch_size=10, progress=False), seed=0)
+
+
+def test_nonfinite_elbo_names_the_pyro_site():
+    from probmodels.models.vae import VAE
+
+    vae = VAE((1, 2, 2), latent_dim=2, likelihood="gaussian", hidden=(4,))
+    x = torch.zeros(6, 1, 2, 2)
+    x[3, 0, 0, 0] = 3e38  # squared error overflows in the likelihood of x
+    loss = ELBOLoss(vae.model, vae.guide, num_data=6)
+    with pytest.raises(NonFiniteLossError, match=r"epoch 0 .*step 0 .*site '(x|z)'"):
+        train(loss, vae.net, x, TrainConfig(epochs=1, batch_size=6, progress=False), seed=0)
+
+
+def test_config_errors_say_how_to_fix():
+    with pytest.raises(ValueError, match="schedule must be one of 'constant', 'cosine', 'onecycle'"):
+        TrainConfig(schedule="linear")
+    with pytest.raises(ValueError, match="patience=5 needs a validation set.*validation=0.1"):
+        TrainConfig(patience=5)
+    with pytest.raises(ValueError, match=r"validation must be None or a fraction in \(0, 1\)"):
+        TrainConfig(validation=1.5)
+    with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\)"):
+        TrainConfig(ema_decay=1.0)
+    with pytest.raises(ValueError, match="leaves none to train on"):
+        train(lambda b: b.sum(), nn.Linear(1, 1), torch.zeros(1, 1),
+              TrainConfig(validation=0.9, progress=False), seed=0)
+
+
+# ------------------------------------------------------------ checkpoints
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def crash_after(loss_fn, calls):
+    state = {"n": 0}
+
+    def loss(batch):
+        state["n"] += 1
+        if state["n"] > calls:
+            raise Crash("simulated interruption")
+        return loss_fn(batch)
+    return loss
+
+
+def test_resume_gives_exactly_the_uninterrupted_run(tmp_path):
+    data = regression_problem(n=50)
+    cfg = dict(epochs=6, batch_size=8, lr=0.02, schedule="onecycle", validation=0.2,
+               ema_decay=0.9, grad_clip=1.0, progress=False)
+    # batch norm (buffers), noise (RNG), EMA, onecycle schedule and validation all in play
+    ref = make_net(batch_norm=True)
+    run_ref = train(noisy_mse(ref), ref, data, TrainConfig(**cfg), seed=11)
+
+    ckpt = tmp_path / "run.pt"
+    net = make_net(batch_norm=True)
+    # 40 train examples: 5 loss calls per epoch plus 2 for the 10 validation examples;
+    # the 17th call is in the 3rd epoch, so the checkpoint holds 2 epochs
+    with pytest.raises(Crash):
+        train(crash_after(noisy_mse(net), 17), net, data,
+              TrainConfig(**cfg, checkpoint=ckpt), seed=11)
+    fresh = make_net(seed=99, batch_norm=True)  # other initial weights: all must come from the file
+    run = train(noisy_mse(fresh), fresh, data, TrainConfig(**cfg, checkpoint=ckpt), seed=11, resume=ckpt)
+    assert run.resumed_from_epoch == 2 and run.steps == run_ref.steps == 30
+    np.testing.assert_array_equal(run.train_loss, run_ref.train_loss)
+    np.testing.assert_array_equal(run.val_loss, run_ref.val_loss)
+    assert run.best_epoch == run_ref.best_epoch
+    for (k, v), (k2, v2) in zip(fresh.state_dict().items(), ref.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2), k  # running_mean / running_var included
+
+
+def test_resume_of_a_pyro_elbo_run_is_exact(tmp_path):
+    from probmodels.models.vae import VAE
+
+    x = (torch.rand(30, 1, 2, 2, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    cfg = dict(epochs=4, batch_size=10, progress=False)
+
+    def fresh(seed):
+        torch.manual_seed(seed)
+        vae = VAE((1, 2, 2), latent_dim=2, hidden=(5,))
+        return vae, vae.elbo_loss(30)
+
+    vae_ref, loss_ref = fresh(0)
+    run_ref = train(loss_ref, vae_ref.net, x, TrainConfig(**cfg), seed=4)
+    ckpt = tmp_path / "vae.pt"
+    vae, loss = fresh(0)
+    with pytest.raises(Crash):
+        train(crash_after(loss, 7), vae.net, x, TrainConfig(**cfg, checkpoint=ckpt), seed=4)
+    vae, loss = fresh(5)
+    run = train(loss, vae.net, x, TrainConfig(**cfg), seed=4, resume=ckpt)
+    np.testing.assert_array_equal(run.train_loss, run_ref.train_loss)
+    for v, v2 in zip(vae.net.state_dict().values(), vae_ref.net.state_dict().values()):
+        assert torch.equal(v, v2)
+
+
+def test_resume_with_other_options_is_refused(tmp_path):
+    data = regression_problem()
+    net = make_net()
+    ckpt = tmp_path / "c.pt"
+    train(mse(net), net, data, TrainConfig(epochs=2, batch_size=10, progress=False, checkpoint=ckpt), seed=0)
+    with pytest.raises(ValueError, match="Resume with the same options"):
+        train(mse(net), net, data, TrainConfig(epochs=3, batch_size=10, progress=False), seed=0, resume=ckpt)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        train(mse(net), net, data, TrainConfig(progress=False), seed=0, resume=tmp_path / "none.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a probmodels training checkpoint"):
+        train(mse(net), net, data, TrainConfig(progress=False), seed=0, resume=tmp_path / "junk.pt")
+
+
+# ----------------------------------------------------------- data parallel
+
+
+DDP_CONFIG = dict(epochs=3, batch_size=8, lr=0.05, schedule="cosine", grad_clip=5.0, progress=False)
+
+
+def _ddp_worker(rank: int, world: int, store: str, out: str) -> None:
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:
+        # rank 1 starts from other weights: rank 0's are broadcast at the start
+        net = make_net(seed=1 + rank)
+        run = train(mse(net), net, regression_problem(), TrainConfig(**DDP_CONFIG), seed=7)
+        torch.save({"state": net.state_dict(), "loss": torch.tensor(run.train_loss),
+                    "world": run.world_size}, f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_gloo_processes_match_one_process_on_the_same_global_batches(tmp_path):
+    # 29 examples, global batch 8: the last batch of 5 splits 3 / 2 between the ranks
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "store"), str(tmp_path / "out")), nprocs=2, join=True)
+    single = make_net(seed=1)
+    run = train(mse(single), single, regression_problem(), TrainConfig(**DDP_CONFIG), seed=7)
+    for rank in (0, 1):
+        got = torch.load(f"{tmp_path / 'out'}.{rank}", weights_only=True)
+        assert got["world"] == 2
+        for k, v in single.state_dict().items():
+            # same arithmetic up to the order of float32 sums over ranks
+            torch.testing.assert_close(got["state"][k], v, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got["loss"].numpy(), run.train_loss, rtol=1e-5)

@@ -53,7 +53,8 @@ The encoder and decoder are registered with ``pyro.module`` (names
 ``"encoder"`` and ``"decoder"``), so ``VAE.model`` / ``VAE.guide`` work with
 plain ``pyro.infer.SVI`` too. :meth:`VAE.fit` trains them with
 :func:`probmodels.train.train` (AdamW on the module's parameters, minibatches,
-validation early stopping).
+validation early stopping), replaying a TorchScript trace of the ELBO at each
+training step (:class:`_TracedELBOLoss`; bit for bit the eager Pyro loss).
 """
 
 from __future__ import annotations
@@ -194,6 +195,136 @@ def _as_images(x: Any, input_shape: tuple[int, int, int], likelihood: str, name:
                 UserWarning, stacklevel=3,
             )
     return torch.as_tensor(array, dtype=torch.float32)
+
+
+# ------------------------------------------------------------------ the compiled loss
+
+
+class _ELBOGraph(nn.Module):
+    """One particle of ``loss.elbo`` on a batch, as a module so that ``torch.jit.trace``
+    sees ``net``'s parameters and buffers as the module's state, not as constants."""
+
+    def __init__(self, loss: ELBOLoss, net: nn.Module):
+        super().__init__()
+        self.net = net
+        self._loss = loss  # not a Module: plain attribute
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        loss = self._loss
+        model_trace, guide_trace = next(loss.elbo._get_traces(
+            loss.model, loss.guide, (batch,), {"num_data": loss.num_data}))
+        # (loss, surrogate loss): equal in value for a fully reparameterised guide, and the
+        # surrogate carries the gradient. Not elbo.differentiable_loss: it adds
+        # surrogate - surrogate.item(), and the trace would freeze that item() as a constant.
+        _, surrogate = loss.elbo._differentiable_loss_particle(model_trace, guide_trace)
+        return surrogate / loss.num_data
+
+
+class _TracedELBOLoss(ELBOLoss):
+    """:class:`~probmodels.train.ELBOLoss` whose training steps run a TorchScript trace.
+
+    Pyro builds the model and guide traces in Python at every step, about 1-1.5 ms
+    whatever the network (1.4 times a plain PyTorch step on the digits networks).
+    Here the first training call for each batch shape records the operations of
+    one ELBO particle with ``torch.jit.trace``; later calls replay them, drawing
+    fresh noise from the same generator in the same order. Pyro's
+    ``JitTrace_ELBO`` does not fit :func:`~probmodels.train.train`: it compiles
+    only ``loss_and_grads`` (not ``differentiable_loss``), needs the weights in
+    Pyro's global parameter store (``pyro.module``, names shared between models),
+    and draws noise while compiling, so a resumed run would not repeat the
+    uninterrupted one; ``JitTraceMeanField_ELBO`` re-traces at every step (pyro 1.9.2).
+
+    Guarantees, each tested:
+
+    - the trace is recorded under ``torch.random.fork_rng``, so compiling
+      consumes no random numbers and checkpoint/resume stays exact;
+    - replay uses ``torch.jit.optimized_execution(False)``: the recorded aten
+      operations run as recorded and autograd differentiates them as in eager
+      mode, so loss and gradients equal the eager ``ELBOLoss`` bit for bit (the
+      optimising executor fuses and differentiates symbolically: last-bit
+      differences that would also make a resumed run differ);
+    - each new trace is checked once against the eager loss on the same noise;
+      a mismatch (a model with data-dependent control flow) warns and that batch
+      shape runs eagerly.
+
+    Evaluation mode or ``torch.no_grad()`` (validation) runs Pyro eagerly. The
+    model must have a fixed structure for a given batch shape and only
+    reparameterised latent sites (true of the VAE: ``z`` is Normal).
+    """
+
+    def __init__(self, model, guide, num_data: int, *, elbo, net: nn.Module, validate: bool = False):
+        super().__init__(model, guide, num_data, elbo=elbo, validate=validate)
+        self.net = net
+        self.graph = _ELBOGraph(self, net)
+        #: (shape, dtype, device) -> traced module, or None where the check failed
+        self.compiled: dict[tuple, Any] = {}
+        #: how many traces were recorded (one per batch shape)
+        self.traces = 0
+
+    def _compile(self, batch: torch.Tensor):
+        devices = [batch.device] if batch.device.type == "cuda" else []
+        # tracing and the check run the forward pass: batch norm would update its
+        # running statistics three extra times
+        buffers = [b.detach().clone() for b in self.net.buffers()]
+        with torch.random.fork_rng(devices=devices), pyro.validation_enabled(self.validate):
+            rng = torch.get_rng_state()
+            cuda_rng = torch.cuda.get_rng_state(batch.device) if devices else None
+            with warnings.catch_warnings():
+                # the trace freezes Python numbers (plate sizes, the N / B scale) for this
+                # shape, which is what the cache key is for
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                # torch >= 2.10 announces TorchScript's retirement; jit=False is the way
+                # out if a later torch drops it
+                warnings.filterwarnings("ignore", message=r".*torch\.jit\.trace\w*. is deprecated",
+                                        category=DeprecationWarning)
+                try:
+                    traced = torch.jit.trace(self.graph, (batch,), check_trace=False)
+                except Exception as exc:  # e.g. a torch without TorchScript
+                    traced, error = None, exc
+            if traced is None:
+                for b, saved in zip(self.net.buffers(), buffers):
+                    b.copy_(saved)
+                warnings.warn(
+                    f"Pyro ELBO trace check: torch.jit.trace failed ({type(error).__name__}: "
+                    f"{error}); batch shape {tuple(batch.shape)} runs eagerly. Pass jit=False "
+                    f"to skip tracing.", UserWarning, stacklevel=4,
+                )
+                return None
+            self.traces += 1
+            # replay against eager on the same noise
+            with torch.no_grad():
+                torch.set_rng_state(rng)
+                if cuda_rng is not None:
+                    torch.cuda.set_rng_state(cuda_rng, batch.device)
+                eager = self.graph(batch)
+                torch.set_rng_state(rng)
+                if cuda_rng is not None:
+                    torch.cuda.set_rng_state(cuda_rng, batch.device)
+                with torch.jit.optimized_execution(False):
+                    replayed = traced(batch)
+                for b, saved in zip(self.net.buffers(), buffers):
+                    b.copy_(saved)
+        if not torch.equal(eager, replayed):
+            warnings.warn(
+                f"Pyro ELBO trace check: the traced loss {float(replayed):.6g} differs from the "
+                f"eager loss {float(eager):.6g} for batch shape {tuple(batch.shape)}; this shape "
+                f"runs eagerly. Pass jit=False to skip tracing.",
+                UserWarning, stacklevel=4,
+            )
+            return None
+        return traced
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        if not (torch.is_grad_enabled() and self.net.training):
+            return super().__call__(batch)
+        key = (tuple(batch.shape), batch.dtype, batch.device)
+        if key not in self.compiled:
+            self.compiled[key] = self._compile(batch)
+        traced = self.compiled[key]
+        if traced is None:
+            return super().__call__(batch)
+        with torch.jit.optimized_execution(False):
+            return traced(batch)
 
 
 # ------------------------------------------------------------------ the model
@@ -395,13 +526,23 @@ class VAE:
             loc, scale = self.net.encoder(x)
             return pyro.sample("z", dist.Normal(loc, scale).to_event(1))
 
-    def elbo_loss(self, num_data: int) -> ELBOLoss:
+    def elbo_loss(self, num_data: int, *, jit: bool = True) -> ELBOLoss:
         """The training loss: mean negative ELBO per example (``Trace_ELBO`` or, with
-        ``analytic_kl``, ``TraceMeanField_ELBO``), for :func:`probmodels.train.train`."""
+        ``analytic_kl``, ``TraceMeanField_ELBO``), for :func:`probmodels.train.train`.
+
+        ``jit=True`` runs the ELBO's computation, in training mode with gradients,
+        as a TorchScript trace (one per batch shape, see :class:`_TracedELBOLoss`):
+        the same values and gradients, bit for bit, without Pyro's per-step
+        tracing in Python. ``jit=False`` runs Pyro eagerly at every step.
+        """
+        if not isinstance(jit, bool):
+            raise TypeError(f"jit must be True or False, got {jit!r}.")
         elbo = pyro.infer.TraceMeanField_ELBO() if self.analytic_kl else pyro.infer.Trace_ELBO()
         # the same model and guide without pyro.module: train() optimises self.net itself
         model = functools.partial(_call_unregistered, self._model)
         guide = functools.partial(_call_unregistered, self._guide)
+        if jit:
+            return _TracedELBOLoss(model, guide, num_data, elbo=elbo, net=self.net)
         return ELBOLoss(model, guide, num_data, elbo=elbo)
 
     # ----------------------------------------------------------------- fit
@@ -425,6 +566,7 @@ class VAE:
         checkpoint_every: int = 1,
         resume: str | Path | None = None,
         cpu_threads: int | None = 1,
+        jit: bool = True,
     ) -> "VAEFit":
         """Fit encoder and decoder to images by minibatch SVI.
 
@@ -463,6 +605,10 @@ class VAE:
             ``resume=path`` continues from one (same options and seed).
         cpu_threads : int or None, default 1
             torch threads while training on the CPU (see ``TrainConfig``).
+        jit : bool, default True
+            Run the training steps' ELBO as a TorchScript trace of the Pyro model and
+            guide (:meth:`elbo_loss`): the same numbers bit for bit, 1.3-1.4 times
+            faster per step on the digits networks (docs/vae.md). ``False`` runs Pyro eagerly.
 
         Returns
         -------
@@ -484,10 +630,10 @@ class VAE:
             vae = VAE(**self.config)
         n = x.shape[0]
         num_train = n - (0 if validation is None else max(1, int(round(validation * n))))
-        loss = vae.elbo_loss(max(num_train, 1))
+        loss = vae.elbo_loss(max(num_train, 1), jit=jit)
         run = train(loss, vae.net, x, config, seed=seed, resume=resume, description="VAE")
         options = {k: getattr(config, k) for k in FIT_DEFAULTS}
-        options.update(device=str(vae.device), checkpoint_every=checkpoint_every)
+        options.update(device=str(vae.device), checkpoint_every=checkpoint_every, jit=jit)
         diagnostics = {
             "seconds": run.seconds, "epochs": run.epochs, "best_epoch": run.best_epoch,
             "stopped_early": run.stopped_early, "steps": run.steps, "num_train": run.num_train,

@@ -13,7 +13,7 @@ from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
 from scipy import special, stats
 
 import probmodels as pm
-from probmodels.models.vae import VAE, VAEFit, _binarized_digits, demo_section
+from probmodels.models.vae import VAE, VAEFit, _binarized_digits, _TracedELBOLoss, demo_section
 from probmodels.results import load
 
 # ---------------------------------------------------------------- exact ELBO
@@ -98,6 +98,90 @@ def test_analytic_kl_path_equals_the_closed_form_gaussian_kl():
     pyro.set_rng_seed(5)
     full = TraceMeanField_ELBO().differentiable_loss(vae.model, vae.guide, X_TINY)
     assert float(full.detach()) == pytest.approx(-np.sum(log_px - kl), rel=1e-5)
+
+
+@pytest.mark.parametrize("analytic_kl", [True, False])
+def test_traced_loss_equals_the_eager_pyro_loss_bit_for_bit(analytic_kl):
+    vae = VAE((1, 8, 8), latent_dim=3, hidden=(16, 16), analytic_kl=analytic_kl)
+    x, _ = _binarized_digits()
+    x = torch.as_tensor(x[:40])
+    traced, eager = vae.elbo_loss(100), vae.elbo_loss(100, jit=False)
+    assert isinstance(traced, _TracedELBOLoss) and not isinstance(eager, _TracedELBOLoss)
+    params = list(vae.net.parameters())
+    # batches of 16, 16 and 8: one trace per batch shape, replayed afterwards
+    for step, batch in enumerate([x[:16], x[16:32], x[32:], x[:16], x[32:]]):
+        values = []
+        for loss in (traced, eager):
+            pyro.set_rng_seed(step)  # the same noise for both
+            value = loss(batch)
+            values.append((value.detach(), torch.autograd.grad(value, params)))
+        # the trace replays the same aten operations, differentiated by autograd: the
+        # gradients are exact; Trace_ELBO's eager value is loss + (surrogate - surrogate.item()),
+        # which can round one float32 ulp away from the traced surrogate (relative 1e-6)
+        if analytic_kl:
+            assert torch.equal(values[0][0], values[1][0])
+        assert float(values[0][0]) == pytest.approx(float(values[1][0]), rel=1e-6)
+        assert all(torch.equal(g, h) for g, h in zip(values[0][1], values[1][1]))
+    assert traced.traces == 2 and len(traced.compiled) == 2
+    # tracing draws no random numbers: the stream continues as if it had not happened
+    fresh = vae.elbo_loss(100)
+    pyro.set_rng_seed(9)
+    fresh(x[:5])
+    after_trace = torch.rand(3)
+    pyro.set_rng_seed(9)
+    eager(x[:5])
+    assert torch.equal(after_trace, torch.rand(3))
+    # validation (no_grad, eval mode) runs Pyro eagerly: no new trace
+    vae.net.eval()
+    with torch.no_grad():
+        traced(x[:7])
+    assert traced.traces == 2
+
+
+def test_jit_fit_equals_eager_fit_and_resumes_exactly(tmp_path):
+    from probmodels.train import TrainConfig, train
+
+    x, _ = _binarized_digits()
+    # batch norm buffers (restored after tracing), validation and a last batch of 10
+    kwargs = dict(architecture="conv", channels=(4, 8), norm="batch", upsample="nearest")
+    opts = dict(epochs=3, batch_size=32, seed=2, progress=False)
+    fits = [VAE((1, 8, 8), 2, **kwargs).fit(x[:100], jit=jit, **opts) for jit in (True, False)]
+    np.testing.assert_array_equal(fits[0].losses, fits[1].losses)
+    np.testing.assert_array_equal(fits[0].val_losses, fits[1].val_losses)
+    for (k, v), v2 in zip(fits[0].vae.net.state_dict().items(), fits[1].vae.net.state_dict().values()):
+        assert torch.equal(v, v2), k
+    assert fits[0].options["jit"] is True
+
+    # interrupted in epoch 2 and resumed from the checkpoint: the uninterrupted run exactly
+    data = torch.as_tensor(x[:60])
+    cfg = dict(epochs=3, batch_size=16, validation=0.2, progress=False)
+
+    def fresh(seed):
+        torch.manual_seed(seed)
+        vae = VAE((1, 8, 8), 2, hidden=(8,))
+        return vae, vae.elbo_loss(48)
+
+    ref, loss = fresh(0)
+    run_ref = train(loss, ref.net, data, TrainConfig(**cfg), seed=4)
+    calls = {"n": 0}
+
+    def crash_in_epoch_2(batch):
+        calls["n"] += 1
+        if calls["n"] > 6:  # 3 training + 1 validation calls per epoch
+            raise KeyboardInterrupt
+        return loss(batch)
+
+    vae, loss = fresh(0)
+    ckpt = tmp_path / "vae.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train(crash_in_epoch_2, vae.net, data, TrainConfig(**cfg, checkpoint=ckpt), seed=4)
+    vae, loss = fresh(5)  # a new loss traces afresh after the resumption
+    run = train(loss, vae.net, data, TrainConfig(**cfg), seed=4, resume=ckpt)
+    assert run.resumed_from_epoch == 1
+    np.testing.assert_array_equal(run.train_loss, run_ref.train_loss)
+    np.testing.assert_array_equal(run.val_loss, run_ref.val_loss)
+    for v, v2 in zip(vae.net.state_dict().values(), ref.net.state_dict().values()):
+        assert torch.equal(v, v2)
 
 
 def test_other_likelihoods_match_their_densities():
@@ -291,3 +375,5 @@ def test_unknown_options_list_the_accepted_values():
         VAE((8, 8), 2)
     with pytest.raises(ValueError, match="needs the images x"):
         VAE((1, 8, 8), 2).guide(None)
+    with pytest.raises(TypeError, match="jit must be True or False, got 'yes'"):
+        VAE((1, 8, 8), 2).elbo_loss(10, jit="yes")

@@ -16,6 +16,8 @@ _LAZY = {
     "GaussianMixture": "probmodels.models.gmm",
     "compare_components": "probmodels.models.gmm",
     "VAE": "probmodels.models.vae",
+    "DDPM": "probmodels.models.ddpm",
+    "mmd2": "probmodels.models.ddpm",
     # results and inference
     "FitResult": "probmodels.results",
     "load": "probmodels.results",

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["REPORTS", "ReportSection", "ar_report", "gmm_report", "main", "new_report_dir",
-           "vae_report"]
+__all__ = ["REPORTS", "ReportSection", "ar_report", "ddpm_report", "gmm_report", "main",
+           "new_report_dir", "vae_report"]
 
 #: how many ``DIR-k`` siblings :func:`new_report_dir` tries before giving up
 _MAX_SIBLINGS = 1000
@@ -254,7 +254,15 @@ def vae_report(out_dir: Path, seed: int, quick: bool) -> ReportSection:
     return ReportSection(**demo_section(out_dir, seed, quick))
 
 
-REPORTS: list[ReportFn] = [ar_report, gmm_report, vae_report]
+def ddpm_report(out_dir: Path, seed: int, quick: bool) -> ReportSection:
+    """The DDPM on two moons (see :func:`probmodels.models.ddpm.demo_section`)."""
+    from probmodels.models.ddpm import demo_section
+
+    d = demo_section(out_dir, seed, quick)
+    return ReportSection(d["title"], d["markdown"], tuple(d["files"]))
+
+
+REPORTS: list[ReportFn] = [ar_report, gmm_report, vae_report, ddpm_report]
 
 
 # ------------------------------------------------------------------ demo

@@ -309,3 +309,50 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batches(tmp_pat
             # same arithmetic up to the order of float32 sums over ranks
             torch.testing.assert_close(got["state"][k], v, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(got["loss"].numpy(), run.train_loss, rtol=1e-5)
+
+
+_TORCHRUN_SCRIPT = """
+import sys
+import torch
+import torch.distributed as dist
+sys.path.insert(0, {tests!r})
+from test_train import DDP_CONFIG, make_net, mse, regression_problem
+from probmodels.train import TrainConfig, train
+
+torch.set_num_threads(1)
+dist.init_process_group("gloo")  # rank, world size and address come from torchrun
+rank = dist.get_rank()
+net = make_net(seed=1 + rank)
+run = train(mse(net), net, regression_problem(), TrainConfig(**DDP_CONFIG), seed=7)
+torch.save({{"state": net.state_dict(), "world": run.world_size}}, sys.argv[1] + "." + str(rank))
+dist.destroy_process_group()
+"""
+
+
+def test_training_started_by_torchrun_matches_one_process(tmp_path):
+    """The documented launch: `torchrun --nproc_per_node=2 script.py`, gloo on CPU."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = tmp_path / "script.py"
+    script.write_text(_TORCHRUN_SCRIPT.format(tests=str(Path(__file__).parent)))
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+           "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+           "--master_addr=127.0.0.1", f"--master_port={port}", str(script), str(tmp_path / "out")]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    single = make_net(seed=1)
+    train(mse(single), single, regression_problem(), TrainConfig(**DDP_CONFIG), seed=7)
+    for rank in (0, 1):
+        got = torch.load(f"{tmp_path / 'out'}.{rank}", weights_only=True)
+        assert got["world"] == 2
+        for k, v in single.state_dict().items():
+            torch.testing.assert_close(got["state"][k], v, rtol=1e-5, atol=1e-6)

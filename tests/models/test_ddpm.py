@@ -419,3 +419,68 @@ def test_fits_are_reproducible_and_leave_the_model_alone():
     assert all(torch.equal(before[k], v) for k, v in ddpm.denoiser.state_dict().items())
     np.testing.assert_array_equal(a.sample(5, seed=0), b.sample(5, seed=0))
     assert not np.array_equal(a.sample(5, seed=0), c.sample(5, seed=0))
+
+
+# ------------------------------------------------ reverse variance, caching, resuming
+
+
+def test_beta_variance_option_sets_sigma_t_squared_to_beta_t():
+    """Ho et al. sec. 3.2: sigma_t^2 = beta_t or the posterior variance beta~_t (t >= 2);
+    both use beta_1 at t = 1, where x_0 is decoded."""
+    betas = beta_schedule("linear", 50)
+    ab = np.cumprod(1 - betas)
+    post = Diffusion(betas, variance="posterior")
+    beta = Diffusion(betas, variance="beta")
+    x = torch.zeros(4, 2, dtype=torch.float64)
+    for t in (1, 2, 25, 50):
+        _, v_beta = beta.p_mean_var(x, t, x, "epsilon")
+        _, v_post = post.p_mean_var(x, t, x, "epsilon")
+        expected_post = betas[0] if t == 1 else betas[t - 1] * (1 - ab[t - 2]) / (1 - ab[t - 1])
+        assert float(v_beta) == pytest.approx(betas[t - 1], rel=1e-12)
+        assert float(v_post) == pytest.approx(expected_post, rel=1e-12)
+    # and a model with it trains and samples, with wider steps than the posterior choice
+    with limit_threads(1):
+        data = np.random.default_rng(2).normal(size=(64, 2))
+        fits = {v: DDPM((2,), timesteps=20, hidden=16, depth=2, variance=v).fit(
+            data, steps=20, batch_size=32, seed=0) for v in ("beta", "posterior")}
+    a, b = (fits[v].sample(500, seed=3) for v in ("beta", "posterior"))
+    assert np.isfinite(a).all() and a.std() > b.std()
+
+
+def test_precomputed_time_projections_equal_the_forward_pass():
+    net = pm.nn.TimeMLP(3, 32, 3)
+    from probmodels.models.ddpm import _time_projections
+
+    projections = _time_projections(net, 40, torch.float32, torch.device("cpu"))
+    x = torch.randn(10, 3)
+    for t in (1, 17, 40):
+        torch.testing.assert_close(_timemlp_cached(net, x, t, projections),
+                                   net(x, torch.full((10,), t)), rtol=1e-5, atol=1e-6)
+
+
+def test_fit_resumes_from_a_checkpoint_exactly(tmp_path, monkeypatch):
+    x = np.random.default_rng(1).normal(size=(64, 2))
+    kw = dict(steps=12, batch_size=16, seed=3, checkpoint_every=1)  # 4 batches an epoch, 3 epochs
+    ddpm = DDPM((2,), timesteps=20, hidden=16, depth=2)
+    original = DDPM.simple_loss
+    calls = {"n": 0}
+
+    def crash_in_epoch_2(self, batch):
+        calls["n"] += 1
+        if calls["n"] > 6:
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    with limit_threads(1):
+        reference = ddpm.fit(x, **kw)
+        monkeypatch.setattr(DDPM, "simple_loss", crash_in_epoch_2)
+        ckpt = tmp_path / "ddpm.pt"
+        with pytest.raises(KeyboardInterrupt):
+            ddpm.fit(x, checkpoint=str(ckpt), **kw)
+        monkeypatch.setattr(DDPM, "simple_loss", original)
+        resumed = ddpm.fit(x, resume=str(ckpt), **kw)
+    np.testing.assert_array_equal(resumed.losses, reference.losses)
+    for (k, v), v2 in zip(reference.ddpm.denoiser.state_dict().items(),
+                          resumed.ddpm.denoiser.state_dict().values()):
+        assert torch.equal(v, v2), k
+    np.testing.assert_array_equal(resumed.sample(20, seed=0), reference.sample(20, seed=0))

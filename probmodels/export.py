@@ -27,7 +27,6 @@ import numbers
 import os
 import pathlib
 import re
-import uuid
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -35,6 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from probmodels._files import write_atomic
 
 __all__ = [
     # conversion
@@ -471,13 +472,7 @@ def save_netcdf(data, path: str | os.PathLike) -> pathlib.Path:
             f"expected the directory {str(path.parent)!r} to exist, it does not; "
             f"create it first (pathlib.Path(...).mkdir(parents=True))"
         )
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        data.to_netcdf(str(tmp), engine=_NETCDF_ENGINE)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda tmp: data.to_netcdf(tmp, engine=_NETCDF_ENGINE))
     return path
 
 

@@ -392,8 +392,10 @@ class NUTSRun:
 
 
 def run_nuts(
-    model: Callable,
+    model: Callable | None,
     *args,
+    potential_fn: Callable | None = None,
+    initial_params: Callable[[int], dict] | None = None,
     num_samples: int = 1000,
     warmup_steps: int = 1000,
     num_chains: int = 2,
@@ -412,8 +414,15 @@ def run_nuts(
 
     Parameters
     ----------
-    model : callable
-        The Pyro model, called as ``model(*args, **kwargs)``.
+    model : callable or None
+        The Pyro model, called as ``model(*args, **kwargs)``; ``None`` with
+        ``potential_fn``.
+    potential_fn : callable, optional
+        Instead of a model: the potential energy of a dict of unconstrained
+        parameters (``jit_compile`` then does nothing; compile it yourself).
+    initial_params : callable, optional
+        ``initial_params(chain)`` gives a chain's starting point; it is called
+        after the chain's seed is set, so it may draw random numbers.
     num_samples, warmup_steps : int
         Kept draws and adaptation steps per chain.
     num_chains : int
@@ -435,9 +444,11 @@ def run_nuts(
     start = time.perf_counter()
     for c, chain_seed in enumerate(seeds):
         pyro.set_rng_seed(chain_seed)
+        init = None if initial_params is None else initial_params(c)
         kernel = NUTS(
             model,
-            jit_compile=jit_compile,
+            potential_fn=potential_fn,
+            jit_compile=jit_compile and potential_fn is None,
             ignore_jit_warnings=True,
             target_accept_prob=target_accept_prob,
             max_tree_depth=max_tree_depth,
@@ -447,6 +458,7 @@ def run_nuts(
             kernel,
             num_samples=num_samples,
             warmup_steps=warmup_steps,
+            initial_params=init,
             disable_progbar=not progress,
         )
         with warnings.catch_warnings():

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+
+from probmodels._files import write_atomic
+from probmodels._validation import check_seed
 
 __all__ = ["FitResult", "index_from_json", "index_to_json", "load"]
 
@@ -111,6 +113,17 @@ class FitResult:
     def num_draws(self) -> int:
         return next(iter(self.draws.values())).shape[1]
 
+    def _rng(self, seed: int | None):
+        """A torch generator seeded with ``seed``, or the fit's seed when ``None``."""
+        import torch
+
+        seed = check_seed(seed)
+        return torch.Generator().manual_seed(self.seed if seed is None else seed)
+
+    def _shape_out(self, array: np.ndarray) -> np.ndarray:
+        """(chain * draw, ...) -> (chain, draw, ...)."""
+        return array.reshape((self.num_chains, self.num_draws) + array.shape[1:])
+
     # -- hooks for subclasses ------------------------------------------------
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Model-specific (JSON metadata, arrays) to save; subclasses extend."""
@@ -168,19 +181,11 @@ class FitResult:
         arrays["losses"] = np.asarray(self.losses, dtype=np.float64)
         arrays.update({f"extra/{k}": np.asarray(v) for k, v in extra.items()})
         arrays["__meta__"] = np.array(json.dumps(header))
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as fh:
                 np.savez_compressed(fh, **arrays)
-            # mkstemp creates the file private (0600); give it the usual umask permissions
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+
+        write_atomic(path, write)
         return path
 
     @classmethod

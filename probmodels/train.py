@@ -77,7 +77,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -89,6 +88,7 @@ import torch
 import torch.distributed as dist
 from pyro.infer import Trace_ELBO
 
+from probmodels._files import write_atomic
 from probmodels._validation import check_choice, check_float, check_int, check_seed
 from probmodels.infer import NonFiniteLossError, _first_nonfinite_site, _progress_bar, chain_seeds
 
@@ -362,15 +362,7 @@ def _clone_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _write_atomic(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -48,7 +48,6 @@ k-hat of the guide against the model is reported in ``fit.diagnostics``.
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -65,7 +64,7 @@ from pyro.distributions import constraints
 from pyro.distributions.transforms import PowerTransform
 
 from probmodels import _priors
-from probmodels._validation import check_choice, check_int, check_keys, check_options, check_seed
+from probmodels._validation import check_choice, check_int, check_keys, check_options
 from probmodels.data import TimeSeriesData, as_time_series, extend_index
 from probmodels.infer import (importance_draws, limit_threads, psis_khat, resolve_seed, run_nuts,
                               run_svi)
@@ -573,10 +572,6 @@ class ARFit(FitResult):
         v = self.draws[name]
         return torch.as_tensor(v.reshape((-1,) + v.shape[2:]), dtype=DTYPE)
 
-    def _rng(self, seed: int | None) -> torch.Generator:
-        seed = check_seed(seed)
-        return torch.Generator().manual_seed(self.seed if seed is None else seed)
-
     def _observation_dist(self) -> dist.Normal:
         """Normal(loc, scale) of each modelled step under each draw: (draws, n, S)."""
         design = _design(torch.as_tensor(self.data.values, dtype=DTYPE), self.order, self.hold_back)
@@ -590,10 +585,6 @@ class ARFit(FitResult):
             trace = poutine.trace(conditioned).get_trace()
         fn = trace.nodes["y"]["fn"]
         return dist.Normal(fn.loc.expand(N, *design.target.shape), fn.scale.expand(N, *design.target.shape)), design
-
-    def _shape_out(self, array: np.ndarray) -> np.ndarray:
-        """(chain*draw, ...) -> (chain, draw, ...)."""
-        return array.reshape((self.num_chains, self.num_draws) + array.shape[1:])
 
     # ---------------------------------------------------------- public
     def log_likelihood(self, _obs=None) -> np.ndarray:

@@ -95,7 +95,6 @@ density is not computed).
 
 from __future__ import annotations
 
-import itertools
 import math
 from contextlib import contextmanager
 import time
@@ -121,7 +120,7 @@ from probmodels import _priors
 from probmodels._validation import (check_choice, check_float, check_int, check_keys, check_options,
                                     check_seed)
 from probmodels.data import as_data_matrix
-from probmodels.infer import NUTSRun, chain_seeds, psis_khat, resolve_seed, run_nuts, run_svi
+from probmodels.infer import NUTSRun, psis_khat, resolve_seed, run_nuts, run_svi
 from probmodels.results import FitResult, index_from_json, index_to_json
 
 __all__ = [
@@ -931,8 +930,6 @@ def _fit_nuts(x, w, priors, layout, opts, seed, progress):
         samples = {k: run.samples[k].reshape(run.samples[k].shape[:2] + layout.site_shape(k))
                    for k in layout.sites}
     else:
-        from pyro.infer import MCMC, NUTS
-
         L = _laplace(x, w, packing, mode)
         L = torch.eye(packing.dim, dtype=DTYPE) * 0.1 if L is None else L
 
@@ -947,27 +944,20 @@ def _fit_nuts(x, w, priors, layout, opts, seed, progress):
         def potential(params):
             return neg_log_density(params["u"])
 
-        seeds = chain_seeds(seed, num_chains)
-        per_chain, diverging = [], np.zeros((num_chains, num_samples), dtype=bool)
-        start = time.perf_counter()
-        for c, chain_seed in enumerate(seeds):
-            pyro.set_rng_seed(chain_seed)
+        run = run_nuts(
+            None, potential_fn=potential,
             # each chain starts at its own draw from the Laplace approximation
-            u0 = mode + L @ torch.randn(packing.dim, dtype=DTYPE)
-            kernel = NUTS(potential_fn=potential, target_accept_prob=opts["target_accept_prob"],
-                          max_tree_depth=opts["max_tree_depth"])
-            mcmc = MCMC(kernel, num_samples=num_samples, warmup_steps=warmup,
-                        initial_params={"u": u0}, disable_progbar=not progress)
-            mcmc.run()
-            per_chain.append(mcmc.get_samples()["u"])
-            divergent = mcmc.diagnostics().get("divergences", {}).get("chain 0", [])
-            diverging[c, np.asarray(divergent, dtype=int)] = True
-        u = torch.stack(per_chain)                                       # (chain, draw, dim)
+            initial_params=lambda c: {"u": mode + L @ torch.randn(packing.dim, dtype=DTYPE)},
+            num_samples=num_samples, warmup_steps=warmup, num_chains=num_chains,
+            target_accept_prob=opts["target_accept_prob"], max_tree_depth=opts["max_tree_depth"],
+            progress=progress, seed=seed,
+        )
+        u = torch.as_tensor(run.samples["u"])                            # (chain, draw, dim)
         with torch.no_grad():
             flat, _ = packing.unpack(u.reshape(-1, packing.dim))
         samples = {k: v.reshape((num_chains, num_samples) + v.shape[1:]).numpy()
                    for k, v in flat.items()}
-        run = NUTSRun(samples, diverging, time.perf_counter() - start, seeds)
+        run = NUTSRun(samples, run.diverging, run.seconds, run.chain_seeds)
     if not layout.univariate:
         pivot, _ = packing.unpack(mode.unsqueeze(0))
         order = np.argsort(pivot["mu"][0, :, 0].numpy(), kind="stable")
@@ -1180,13 +1170,6 @@ class GMMFit(FitResult):
     def _flat(self) -> dict[str, torch.Tensor]:
         return {k: torch.as_tensor(v.reshape((-1,) + v.shape[2:]), dtype=DTYPE)
                 for k, v in self.draws.items()}
-
-    def _rng(self, seed: int | None) -> torch.Generator:
-        seed = check_seed(seed)
-        return torch.Generator().manual_seed(self.seed if seed is None else seed)
-
-    def _shape_out(self, array: np.ndarray) -> np.ndarray:
-        return array.reshape((self.num_chains, self.num_draws) + array.shape[1:])
 
     def _check_x(self, x) -> torch.Tensor:
         D = self.data.shape[1]

@@ -449,6 +449,10 @@ def train(
     val_loss_fn = val_loss_fn or loss_fn
     rank, world = _dist_info()
     device = resolve_device(config.device)
+    if world > 1 and device.type == "cuda":
+        # NCCL's collectives on Python objects (all_gather_object, barrier) use the
+        # current CUDA device; without this every rank would talk through cuda:0
+        torch.cuda.set_device(device)
     module.to(device)
     data = data.to(device)
     params = [p for p in module.parameters() if p.requires_grad]

@@ -356,3 +356,46 @@ def test_training_started_by_torchrun_matches_one_process(tmp_path):
         assert got["world"] == 2
         for k, v in single.state_dict().items():
             torch.testing.assert_close(got["state"][k], v, rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------- devices
+
+
+def test_resolve_device_defaults_and_errors(monkeypatch):
+    from probmodels.train import resolve_device
+
+    assert resolve_device(None) == torch.device("cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="device must be None, 'cpu', 'cuda'"):
+        resolve_device("gpu0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="asks for a GPU but torch.cuda.is_available"):
+        resolve_device("cuda")
+
+
+def test_resolve_device_in_an_nccl_process_group_is_the_local_rank_gpu(monkeypatch):
+    """What torchrun sets up on a GPU node: LOCAL_RANK picks the device (no GPU needed here)."""
+    import probmodels.train as train_module
+
+    monkeypatch.setattr(train_module.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(train_module.dist, "get_backend", lambda *a: "nccl")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert train_module.resolve_device(None) == torch.device("cuda", 3)
+    assert train_module.resolve_device("cuda") == torch.device("cuda", 3)
+    assert train_module.resolve_device("cuda:1") == torch.device("cuda", 1)  # explicit index wins
+    monkeypatch.setattr(train_module.dist, "get_backend", lambda *a: "gloo")
+    assert train_module.resolve_device(None) == torch.device("cpu")
+
+
+def test_model_fits_name_the_missing_gpu(monkeypatch):
+    from probmodels.models.ddpm import DDPM
+    from probmodels.models.vae import VAE
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    x = (torch.rand(20, 1, 8, 8) > 0.5).float()
+    with pytest.raises(ValueError, match="asks for a GPU"):
+        VAE(input_shape=(1, 8, 8), latent_dim=2).fit(x, epochs=1, seed=0, device="cuda", progress=False)
+    with pytest.raises(ValueError, match="asks for a GPU"):
+        DDPM(data_shape=(2,), timesteps=10).fit(torch.randn(20, 2), steps=1, seed=0, device="cuda",
+                                                progress=False)

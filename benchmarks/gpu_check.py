@@ -95,6 +95,7 @@ expected = torch.device("cuda", rank) if backend == "nccl" else torch.device("cp
 assert next(net.parameters()).device == expected, next(net.parameters()).device
 torch.save({{"state": {{k: v.cpu() for k, v in net.state_dict().items()}},
             "val": torch.tensor(run.val_loss), "world": run.world_size}}, sys.argv[1] + "." + str(rank))
+dist.barrier()
 dist.destroy_process_group()
 """
 

@@ -28,15 +28,21 @@ What one call does, in order:
 1. Seeds Python, numpy and torch (``pyro.set_rng_seed``) with ``seed`` (rank
    ``r > 0`` of a distributed run: a seed derived from ``(seed, r)``) and a
    separate ``torch.Generator`` for the data order, seeded with ``seed`` on every rank.
+   The caller's global random states are restored when ``train`` returns (or
+   raises), so a fit does not reseed the user's own draws.
 2. With ``validation = f``, holds out ``max(1, round(f N))`` examples chosen by
    that generator; the rest is the training set.
 3. Each epoch visits the training set in a fresh random order, in batches of
-   ``batch_size`` (the last one may be smaller). One optimiser step per batch,
+   ``batch_size`` (the last one may be smaller; with batch norm in ``module``
+   a last batch of one example joins the batch before it, as batch norm cannot
+   normalise one example). One optimiser step per batch,
    the learning rate following ``schedule`` per step (``"cosine"`` anneals to 0
    over ``epochs * batches_per_epoch`` steps, ``"onecycle"`` is torch's
    ``OneCycleLR`` with maximum ``lr``), gradients clipped to norm
    ``grad_clip``, and an exponential moving average (EMA) of the parameters
-   with ``ema_decay``: :math:`\bar\theta \leftarrow d \bar\theta + (1 - d)\theta`.
+   with ``ema_decay``: :math:`\bar\theta \leftarrow d \bar\theta + (1 - d)\theta`
+   (the floating-point buffers too, e.g. batch norm's running statistics, so
+   the averaged weights come with statistics gathered near them).
 4. A loss that is NaN or infinite stops the run with
    :class:`~probmodels.infer.NonFiniteLossError` naming the epoch and step (and,
    for an :class:`ELBOLoss`, the first Pyro site that is not finite).
@@ -57,7 +63,13 @@ and step, and every random state (Python, numpy, torch CPU and CUDA, the data
 generator; per rank in a distributed run). They are written at epoch ends,
 atomically (temporary file then ``os.replace``). ``train(..., resume=path)``
 with the same configuration and seed continues from the checkpoint and ends
-with exactly the parameters of the run that was not interrupted.
+with exactly the parameters of the run that was not interrupted. A checkpoint
+records what the run depends on besides ``TrainConfig``: the data (shape, dtype
+and a BLAKE2 hash of its bytes) and the caller's ``fingerprint`` (the models
+pass their own configuration); resuming with anything else is refused. The
+checkpoint path is checked before the first epoch: its folder must exist, and
+an existing file there is never replaced unless it is the file being resumed
+(so neither a user's file nor an earlier run's checkpoint is lost).
 
 **Data parallel.** When ``torch.distributed`` is initialised (``torchrun`` or
 ``init_process_group`` by the caller; gloo on CPU, NCCL on GPU) every rank
@@ -74,13 +86,15 @@ equals one process trained on the same global batches.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, get_args
+from typing import Any, Callable, Literal, Mapping, get_args
 
 import numpy as np
 import pyro
@@ -105,7 +119,7 @@ __all__ = [
 LRSchedule = Literal["constant", "cosine", "onecycle"]
 LR_SCHEDULES: tuple[str, ...] = get_args(LRSchedule)
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: data and model fingerprints; EMA of float buffers
 
 #: options that may differ between a run and its resumption (they do not change the result)
 _RESUME_FREE = ("progress", "checkpoint", "checkpoint_every", "device", "cpu_threads")
@@ -378,12 +392,53 @@ def _load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"{path} is not a probmodels training checkpoint ({type(exc).__name__}: {exc}); "
             f"expected a file written by train(..., config=TrainConfig(checkpoint=...))."
         ) from exc
+    if isinstance(ckpt, dict) and isinstance(ckpt.get("format"), int) and ckpt["format"] != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"{path} is a probmodels training checkpoint of format {ckpt['format']}; this version "
+            f"reads format {CHECKPOINT_FORMAT} only. Start the run afresh (without resume=)."
+        )
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(
             f"{path} is not a probmodels training checkpoint of format {CHECKPOINT_FORMAT}; "
             f"expected a file written by train(..., config=TrainConfig(checkpoint=...))."
         )
     return ckpt
+
+
+def _check_checkpoint_path(checkpoint: str | os.PathLike, resume: str | os.PathLike | None) -> None:
+    """Fail before the first epoch, not after the last, and never replace a file unasked."""
+    path = Path(checkpoint)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"checkpoint={str(path)!r}: the folder {str(path.parent)!r} does not exist. Create it "
+            f"first (the checkpoint is written there at the end of epochs)."
+        )
+    if path.is_dir():
+        raise IsADirectoryError(f"checkpoint={str(path)!r} is a folder; pass a file path such as "
+                                f"{str(path / 'run.pt')!r}.")
+    if path.exists() and (resume is None or Path(resume).resolve() != path.resolve()):
+        raise FileExistsError(
+            f"checkpoint={str(path)!r} already exists and this run would replace it. To continue "
+            f"that run pass resume={str(path)!r} as well; otherwise choose another path or delete "
+            f"the file yourself."
+        )
+
+
+def _data_fingerprint(data: torch.Tensor) -> dict[str, Any]:
+    array = data.detach().cpu().contiguous().numpy()
+    return {"shape": list(array.shape), "dtype": str(array.dtype),
+            "blake2b": hashlib.blake2b(array.tobytes(), digest_size=16).hexdigest()}
+
+
+def _ema_tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """What the EMA averages: the parameters and the floating-point buffers."""
+    out = {name: p for name, p in module.named_parameters()}
+    out.update({name: b for name, b in module.named_buffers() if b.is_floating_point()})
+    return out
+
+
+def _has_batch_norm(module: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
 # --------------------------------------------------------------------- train
@@ -399,6 +454,7 @@ def train(
     resume: str | os.PathLike | None = None,
     val_loss_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
     description: str = "train",
+    fingerprint: Mapping[str, Any] | None = None,
 ) -> TrainRun:
     """Train ``module`` by minimising ``loss_fn`` over minibatches of ``data``.
 
@@ -422,6 +478,10 @@ def train(
         The validation loss (default ``loss_fn``).
     description : str
         Label of the progress bar.
+    fingerprint : mapping, optional
+        What else the result depends on (a model's configuration: numbers,
+        strings, lists), stored in checkpoints; ``resume`` refuses a checkpoint
+        whose fingerprint differs.
 
     Returns
     -------
@@ -432,10 +492,24 @@ def train(
     NonFiniteLossError
         The loss became NaN or infinite (the message names epoch, step and site).
     ValueError
-        Too few examples for the split, or a checkpoint from another configuration.
+        Too few examples for the split, or a checkpoint from another configuration,
+        other data or another fingerprint.
+    FileExistsError, FileNotFoundError
+        ``checkpoint`` would replace a file that is not being resumed, or its folder is missing.
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}.")
+    device = resolve_device(config.device)
+    outer = _rng_state(device)  # the caller's random states, restored at the end
+    try:
+        return _train(loss_fn, module, data, config, seed=seed, resume=resume, val_loss_fn=val_loss_fn,
+                      description=description, fingerprint=fingerprint, device=device)
+    finally:
+        _set_rng_state(outer, device)
+
+
+def _train(loss_fn, module, data, config: TrainConfig, *, seed, resume, val_loss_fn, description,
+           fingerprint, device: torch.device) -> TrainRun:
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}.")
     seed = check_seed(seed)
@@ -448,7 +522,13 @@ def train(
         )
     val_loss_fn = val_loss_fn or loss_fn
     rank, world = _dist_info()
-    device = resolve_device(config.device)
+    if config.checkpoint is not None:
+        _check_checkpoint_path(config.checkpoint, resume)
+    fingerprints = None
+    if config.checkpoint is not None or resume is not None:
+        # a JSON round trip: plain lists, numbers and strings, comparable after torch.load
+        caller = json.loads(json.dumps(dict(fingerprint or {}), default=repr, sort_keys=True))
+        fingerprints = {"data": _data_fingerprint(data), "caller": caller}
     if world > 1 and device.type == "cuda":
         # NCCL's collectives on Python objects (all_gather_object, barrier) use the
         # current CUDA device; without this every rank would talk through cuda:0
@@ -480,6 +560,15 @@ def train(
     train_data = data[perm[num_val:].sort().values.to(device)] if num_val else data
     n_train = n - num_val
     batches_per_epoch = math.ceil(n_train / config.batch_size)
+    if _has_batch_norm(module):
+        if n_train == 1:
+            raise ValueError(
+                f"module has batch norm, which cannot normalise a batch of one example, and only "
+                f"1 example is left to train on ({n} with validation={config.validation}). Pass more "
+                f"data, or use a model without batch norm (norm='group' or None)."
+            )
+        if n_train % config.batch_size == 1 and batches_per_epoch > 1:
+            batches_per_epoch -= 1  # the last example joins the last full batch
     total_steps = config.epochs * batches_per_epoch
 
     if world > 1:
@@ -491,7 +580,7 @@ def train(
     sched = _make_scheduler(opt, config, total_steps)
     ema = None
     if config.ema_decay is not None:
-        ema = {name: p.detach().clone() for name, p in module.named_parameters()}
+        ema = {name: t.detach().clone() for name, t in _ema_tensors(module).items()}
 
     train_hist: list[float] = []
     val_hist: list[float] = []
@@ -506,6 +595,20 @@ def train(
                 f"{ckpt['seed']} and world_size {ckpt['world_size']}; this run has config "
                 f"{config._resume_key()}, seed {seed} and world_size {world}. Resume with the "
                 f"same options (only progress, checkpoint, checkpoint_every, device and cpu_threads may change)."
+            )
+        if ckpt["fingerprint"] != fingerprints:
+            then, now = ckpt["fingerprint"], fingerprints
+            what = []
+            if then["data"] != now["data"]:
+                what.append(f"data {then['data']['shape']} {then['data']['dtype']} (hash "
+                            f"{then['data']['blake2b'][:8]}) then, {now['data']['shape']} "
+                            f"{now['data']['dtype']} (hash {now['data']['blake2b'][:8]}) now")
+            keys = sorted(set(then["caller"]) | set(now["caller"]))
+            what += [f"{k}={then['caller'].get(k, '<unset>')!r} then, {now['caller'].get(k, '<unset>')!r} now"
+                     for k in keys if then["caller"].get(k) != now["caller"].get(k)]
+            raise ValueError(
+                f"checkpoint {resume} belongs to another run: {'; '.join(what)}. Resume with the "
+                f"same model and data, or start afresh without resume=."
             )
         module.load_state_dict(ckpt["module"])
         opt.load_state_dict(ckpt["optimizer"])
@@ -527,17 +630,18 @@ def train(
         """Put the EMA weights into the module; returns the live ones to restore."""
         if ema is None:
             return None
-        live = {name: p.detach().clone() for name, p in module.named_parameters()}
+        tensors = _ema_tensors(module)
+        live = {name: t.detach().clone() for name, t in tensors.items()}
         with torch.no_grad():
-            for name, p in module.named_parameters():
-                p.copy_(ema[name])
+            for name, t in tensors.items():
+                t.copy_(ema[name])
         return live
 
     def restore(live):
         if live is not None:
             with torch.no_grad():
-                for name, p in module.named_parameters():
-                    p.copy_(live[name])
+                for name, t in _ema_tensors(module).items():
+                    t.copy_(live[name])
 
     def validation_loss() -> float:
         module.eval()
@@ -563,6 +667,7 @@ def train(
             _write_atomic({
                 "format": CHECKPOINT_FORMAT,
                 "config": config._resume_key(), "seed": seed, "world_size": world,
+                "fingerprint": fingerprints,
                 "module": cpu(module.state_dict()), "optimizer": opt.state_dict(),
                 "scheduler": None if sched is None else sched.state_dict(),
                 "ema": cpu(ema), "best_state": cpu(best["state"]),
@@ -590,14 +695,27 @@ def train(
             order = torch.randperm(n_train, generator=order_gen).to(device)
             epoch_sum, epoch_count = 0.0, 0
             for b in range(batches_per_epoch):
-                idx = order[b * config.batch_size:(b + 1) * config.batch_size]
+                stop = n_train if b == batches_per_epoch - 1 else (b + 1) * config.batch_size
+                idx = order[b * config.batch_size:stop]
                 n_global = idx.shape[0]
                 # this rank's contiguous shard of the global batch
                 shard = torch.tensor_split(idx, world)[rank] if world > 1 else idx
                 batch = train_data[shard]
                 opt.zero_grad(set_to_none=False)
                 if shard.numel() > 0:
-                    loss = loss_fn(batch)
+                    try:
+                        loss = loss_fn(batch)
+                    except ValueError as exc:
+                        if "Expected more than 1 value per channel" not in str(exc):
+                            raise
+                        raise ValueError(
+                            f"batch norm cannot normalise the {shard.numel()} example(s) of batch {b} "
+                            f"(epoch {epoch}, rank {rank} of {world}); batches of {config.batch_size} "
+                            f"examples from {n_train} leave one that small. Pick batch_size so that "
+                            f"every batch (per rank) holds at least 2 examples, or use a model "
+                            f"without batch norm (norm='group' or None)."
+                        ) from None
+
                     # gradient of (shard sum) / global batch size; summed over ranks below
                     (loss * (shard.numel() / n_global) if world > 1 else loss).backward()
                     value = loss.detach() * shard.numel()
@@ -630,8 +748,8 @@ def train(
                     sched.step()
                 if ema is not None:
                     with torch.no_grad():
-                        for name, p in module.named_parameters():
-                            ema[name].lerp_(p.detach(), 1.0 - config.ema_decay)
+                        for name, t in _ema_tensors(module).items():
+                            ema[name].lerp_(t.detach().to(ema[name].dtype), 1.0 - config.ema_decay)
                 step += 1
                 epoch_sum += batch_loss * n_global
                 epoch_count += n_global
@@ -667,6 +785,10 @@ def train(
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - start
+    if world > 1:
+        # no rank leaves (and may tear the group down) while another still waits on the
+        # last broadcast: a gloo peer closing early aborted the other process
+        dist.barrier()
 
     if num_val and best["state"] is not None:
         module.load_state_dict(best["state"])

@@ -293,6 +293,7 @@ def _ddp_worker(rank: int, world: int, store: str, out: str) -> None:
         run = train(mse(net), net, regression_problem(), TrainConfig(**DDP_CONFIG), seed=7)
         torch.save({"state": net.state_dict(), "loss": torch.tensor(run.train_loss),
                     "world": run.world_size}, f"{out}.{rank}")
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
@@ -325,6 +326,7 @@ rank = dist.get_rank()
 net = make_net(seed=1 + rank)
 run = train(mse(net), net, regression_problem(), TrainConfig(**DDP_CONFIG), seed=7)
 torch.save({{"state": net.state_dict(), "world": run.world_size}}, sys.argv[1] + "." + str(rank))
+dist.barrier()
 dist.destroy_process_group()
 """
 
@@ -399,3 +401,121 @@ def test_model_fits_name_the_missing_gpu(monkeypatch):
     with pytest.raises(ValueError, match="asks for a GPU"):
         DDPM(data_shape=(2,), timesteps=10).fit(torch.randn(20, 2), steps=1, seed=0, device="cuda",
                                                 progress=False)
+
+
+# ------------------------------------------- safety: files, random states, batch norm
+
+
+def test_checkpoint_never_replaces_an_existing_file_unless_it_is_resumed(tmp_path):
+    data = regression_problem()
+    user_file = tmp_path / "weights.pt"
+    user_file.write_text("my precious weights")
+    with pytest.raises(FileExistsError, match="already exists and this run would replace it.*resume="):
+        train(mse(make_net()), make_net(), data, TrainConfig(epochs=1, progress=False, checkpoint=user_file),
+              seed=0)
+    assert user_file.read_text() == "my precious weights"
+    # an earlier run's checkpoint is saved work too; resuming that same file may update it
+    ckpt = tmp_path / "run.pt"
+    net = make_net()
+    train(mse(net), net, data, TrainConfig(epochs=2, batch_size=10, progress=False, checkpoint=ckpt), seed=0)
+    with pytest.raises(FileExistsError):
+        train(mse(net), net, data, TrainConfig(epochs=2, batch_size=10, progress=False, checkpoint=ckpt), seed=0)
+    run = train(mse(net), net, data, TrainConfig(epochs=2, batch_size=10, progress=False, checkpoint=ckpt),
+                seed=0, resume=ckpt)
+    assert run.resumed_from_epoch == 2
+
+
+def test_a_missing_checkpoint_folder_fails_before_the_first_epoch(tmp_path):
+    calls = []
+    net = make_net()
+
+    def loss(batch):
+        calls.append(1)
+        return mse(net)(batch)
+
+    with pytest.raises(FileNotFoundError, match="the folder .*nope.* does not exist"):
+        train(loss, net, regression_problem(), TrainConfig(epochs=3, checkpoint=tmp_path / "nope" / "c.pt",
+                                                           progress=False), seed=0)
+    assert calls == []
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        train(loss, net, regression_problem(), TrainConfig(epochs=1, checkpoint=tmp_path, progress=False), seed=0)
+
+
+def test_resume_refuses_other_data_and_another_fingerprint(tmp_path):
+    data = regression_problem()
+    ckpt = tmp_path / "run.pt"
+    net = make_net()
+    cfg = TrainConfig(epochs=2, batch_size=10, progress=False, checkpoint=ckpt)
+    train(mse(net), net, data, cfg, seed=0, fingerprint={"model": "A", "width": (8,)})
+    other = data.clone()
+    other[3, 1] += 1.0
+    with pytest.raises(ValueError, match=r"belongs to another run: data \[29, 4\] float32 \(hash"):
+        train(mse(net), net, other, cfg, seed=0, resume=ckpt, fingerprint={"model": "A", "width": (8,)})
+    with pytest.raises(ValueError, match=r"belongs to another run: width=\[8\] then, \[16\] now"):
+        train(mse(net), net, data, cfg, seed=0, resume=ckpt, fingerprint={"model": "A", "width": (16,)})
+    run = train(mse(net), net, data, cfg, seed=0, resume=ckpt, fingerprint={"model": "A", "width": [8]})
+    assert run.resumed_from_epoch == 2
+
+
+def test_train_restores_the_callers_random_states():
+    import random
+
+    draws = []
+    for user_seed in (1, 2):
+        net = make_net()  # (seeds torch itself)
+        random.seed(user_seed)
+        np.random.seed(user_seed)
+        torch.manual_seed(user_seed)
+        expected = (random.random(), float(np.random.rand()), float(torch.rand(())))
+        random.seed(user_seed)
+        np.random.seed(user_seed)
+        torch.manual_seed(user_seed)
+        train(noisy_mse(net), net, regression_problem(), TrainConfig(epochs=1, progress=False), seed=0)
+        draws.append((random.random(), float(np.random.rand()), float(torch.rand(()))))
+        assert draws[-1] == expected
+    assert draws[0] != draws[1]
+
+
+def test_batch_norm_gets_no_batch_of_one():
+    # 29 examples in batches of 7: 7, 7, 7, 7, 1 -> the last example joins the fourth batch
+    sizes = []
+    net = make_net(batch_norm=True)
+
+    def loss(batch):
+        sizes.append(batch.shape[0])
+        return mse(net)(batch)
+
+    run = train(loss, net, regression_problem(), TrainConfig(epochs=2, batch_size=7, progress=False), seed=0)
+    assert sizes == [7, 7, 7, 8] * 2 and run.steps == 8
+    # without batch norm the batch of one stays (plain minibatching)
+    sizes.clear()
+    plain = make_net()
+    train(lambda b: sizes.append(b.shape[0]) or mse(plain)(b), plain, regression_problem(),
+          TrainConfig(epochs=1, batch_size=7, progress=False), seed=0)
+    assert sizes == [7, 7, 7, 7, 1]
+    with pytest.raises(ValueError, match="batch norm, which cannot normalise a batch of one"):
+        train(mse(net), net, regression_problem(n=2), TrainConfig(validation=0.5, progress=False), seed=0)
+
+
+def test_ema_averages_batch_norm_statistics_with_the_weights():
+    data = regression_problem(n=40)
+    net, shadow = make_net(batch_norm=True), make_net(batch_norm=True)
+    opt_step = torch.optim.AdamW.step
+
+    def spy(self, *a, **k):
+        result = opt_step(self, *a, **k)
+        with torch.no_grad():  # shadow <- 0.7 shadow + 0.3 live, buffers included
+            for (name, t), s in zip(net.state_dict().items(), shadow.state_dict().values()):
+                if t.is_floating_point():
+                    s.mul_(0.7).add_(0.3 * t)
+        return result
+
+    torch.optim.AdamW.step = spy
+    try:
+        train(mse(net), net, data, TrainConfig(epochs=3, batch_size=10, ema_decay=0.7, progress=False), seed=0)
+    finally:
+        torch.optim.AdamW.step = opt_step
+    for name, s in shadow.state_dict().items():
+        if s.is_floating_point():
+            torch.testing.assert_close(net.state_dict()[name], s, rtol=1e-6, atol=1e-7, msg=name)
+    assert not torch.equal(net[1].running_mean, torch.zeros(8))

@@ -192,8 +192,8 @@ def mmd2(x, y, *, bandwidths: Sequence[float] = (0.05, 0.1, 0.2, 0.5, 1.0),
     float
         Computed in float64.
     """
-    x = torch.as_tensor(np.asarray(x), dtype=torch.float64)
-    y = torch.as_tensor(np.asarray(y), dtype=torch.float64)
+    x, y = (torch.as_tensor(a.detach().cpu() if isinstance(a, torch.Tensor) else np.asarray(a),
+                            dtype=torch.float64) for a in (x, y))
     x, y = x.reshape(x.shape[0], -1), y.reshape(y.shape[0], -1)
     if x.shape[1] != y.shape[1] or x.shape[0] < 2 or y.shape[0] < 2:
         raise ValueError(
@@ -410,6 +410,21 @@ class DDPM:
                 f"[{array.min():.4g}, {array.max():.4g}]. Scale the pixels, e.g. x = pixels / 127.5 - 1 "
                 f"for 8-bit images or x = pixels / 8 - 1 for the 0..16 digits."
             )
+        if self.decoder == "discretized":
+            # the bins of DiscretizedGaussian are centred on -1 + 2 i / (K - 1); off-grid
+            # values would be scored by overlapping bins (probabilities summing past 1)
+            K = self.num_levels
+            level = (array.astype(np.float64) + 1.0) * (K - 1) / 2.0
+            off = np.abs(level - np.round(level))
+            if off.max() > 1e-3:
+                i = int(np.argmax(off.reshape(-1)))
+                raise ValueError(
+                    f"{name} must lie on the {K} grey levels -1 + 2 i / {K - 1} (i = 0..{K - 1}) for "
+                    f"decoder='discretized' with num_levels={K}; value {array.reshape(-1)[i]:.6g} "
+                    f"(flat index {i}) is {off.max():.3g} of a level away. Scale integer pixels p in "
+                    f"0..{K - 1} as x = 2 p / {K - 1} - 1 (8-bit: pixels / 127.5 - 1 with "
+                    f"num_levels=256), or use decoder='gaussian' for continuous data."
+                )
         return torch.as_tensor(np.ascontiguousarray(array), dtype=torch.float32)
 
     # ------------------------------------------------------------ the Pyro pair
@@ -469,6 +484,24 @@ class DDPM:
         return self._sum_event(gaussian_kl(mean, var.expand_as(mean), torch.zeros_like(mean),
                                            torch.ones_like(mean)))
 
+    def _check_t(self, t, x0: torch.Tensor):
+        """``t`` as an int or a ``(N,)`` long tensor after checking ``1 <= t <= T``."""
+        T = self.timesteps
+        if isinstance(t, (int, np.integer)) and not isinstance(t, bool):
+            if not 1 <= int(t) <= T:
+                raise ValueError(f"t must be in 1..{T} (timesteps={T}); received t={int(t)}.")
+            return int(t)
+        if isinstance(t, torch.Tensor) and not t.is_floating_point() and t.dtype != torch.bool:
+            if t.shape != x0.shape[:1]:
+                raise ValueError(f"t must be an int or a tensor of shape ({x0.shape[0]},), one step "
+                                 f"per example; received shape {tuple(t.shape)}.")
+            if t.numel() and (int(t.min()) < 1 or int(t.max()) > T):
+                raise ValueError(f"t must be in 1..{T} (timesteps={T}); received values in "
+                                 f"{int(t.min())}..{int(t.max())}.")
+            return t.long()
+        raise TypeError(f"t must be an int or an integer tensor of shape (N,); received "
+                        f"{type(t).__name__}{'' if not isinstance(t, torch.Tensor) else ' of dtype ' + str(t.dtype)}.")
+
     def step_term(self, x0: torch.Tensor, t, noise: torch.Tensor | None = None) -> torch.Tensor:
         r"""One draw of :math:`L_{t-1}` (:math:`t \ge 2`) or :math:`L_0` (:math:`t = 1`) per example.
 
@@ -476,6 +509,7 @@ class DDPM:
         normal of ``x0``'s shape; fresh when None). ``t`` is an int or a
         ``(N,)`` integer tensor with values in ``1..T``. Returns shape ``(N,)``.
         """
+        t = self._check_t(t, x0)
         d = self.diffusion
         if noise is None:
             noise = torch.randn_like(x0)
@@ -630,10 +664,14 @@ class DDPM:
                    "schedule": schedule, "objective": objective, "ema_decay": ema_decay,
                    "grad_clip": grad_clip, "weight_decay": weight_decay}
         with pyro.get_param_store().scope(), limit_threads(num_threads):
-            with torch.random.fork_rng():
+            with torch.random.fork_rng(devices=[]):  # the weights are drawn on the CPU
                 torch.manual_seed(seed)
                 _reset_parameters(trained.denoiser)  # the seed fixes the initial weights too
-            run = train(loss_fn, trained.denoiser, x, config, seed=seed, resume=resume, description="DDPM")
+            run = train(loss_fn, trained.denoiser, x, config, seed=seed, resume=resume, description="DDPM",
+                        fingerprint={"model": "DDPM", "objective": objective, **self.config,
+                                     "denoiser": type(self.denoiser).__name__,
+                                     "parameter_shapes": {k: list(v.shape) for k, v in
+                                                          self.denoiser.state_dict().items()}})
         trained.diffusion.to(trained.device)
         return DDPMFit(draws={}, method=objective, seed=seed, losses=run.train_loss, options=options,
                        diagnostics={"seconds": run.seconds, "steps": run.steps, "epochs": run.epochs,
@@ -824,7 +862,7 @@ class DDPMFit(FitResult):
         # frames among the timesteps the sampler visits (x_0 added at the end), spaced
         # evenly in log SNR_t = log(alpha_bar_t / (1 - alpha_bar_t)) so that they show
         # the change; the top level (x_1, next to x_0) is left out
-        ab = self.ddpm.diffusion.alphas_cumprod[torch.as_tensor(grid)].numpy()
+        ab = self.ddpm.diffusion.alphas_cumprod.cpu()[torch.as_tensor(grid)].numpy()
         log_snr = np.log(ab) - np.log1p(-ab)
         levels = np.linspace(log_snr[-1], log_snr[0], num_frames)[:-1]
         pick = np.unique(np.abs(log_snr[None, :] - levels[:, None]).argmin(1))[::-1]
@@ -960,6 +998,8 @@ class DDPMFit(FitResult):
 
 def _ddim_timesteps(T: int, steps: int) -> np.ndarray:
     """``steps`` increasing timesteps evenly spread over ``1..T``, ending at ``T``."""
+    if steps == 1:  # one jump from x_T straight to x_0
+        return np.array([T])
     return np.unique(np.round(np.linspace(1, T, steps)).astype(int))
 
 

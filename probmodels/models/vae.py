@@ -631,7 +631,8 @@ class VAE:
         n = x.shape[0]
         num_train = n - (0 if validation is None else max(1, int(round(validation * n))))
         loss = vae.elbo_loss(max(num_train, 1), jit=jit)
-        run = train(loss, vae.net, x, config, seed=seed, resume=resume, description="VAE")
+        run = train(loss, vae.net, x, config, seed=seed, resume=resume, description="VAE",
+                    fingerprint={"model": "VAE", **self.config})
         options = {k: getattr(config, k) for k in FIT_DEFAULTS}
         options.update(device=str(vae.device), checkpoint_every=checkpoint_every, jit=jit)
         diagnostics = {
@@ -738,7 +739,10 @@ class VAEFit(FitResult):
 
     def decode(self, z) -> np.ndarray:
         """``E[x | z]`` for latent points ``z`` of shape ``(data, K)``: ``(data, C, H, W)``."""
-        z = torch.as_tensor(np.asarray(z), dtype=torch.float32, device=self.vae.device)
+        if isinstance(z, torch.Tensor):
+            z = z.detach()
+        z = torch.as_tensor(z if isinstance(z, torch.Tensor) else np.asarray(z), dtype=torch.float32,
+                            device=self.vae.device)
         K = self.vae.latent_dim
         if z.dim() != 2 or z.shape[1] != K:
             raise ValueError(f"z must have shape (data, {K}), got {tuple(z.shape)}.")
@@ -764,7 +768,7 @@ class VAEFit(FitResult):
             if mean:
                 return self.vae._mean(f).cpu().numpy()
             with torch.random.fork_rng(devices=[] if z.device.type == "cpu" else [z.device]):
-                torch.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=g)))
+                torch.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=g, device=g.device)))
                 return self.vae._likelihood(f).sample().cpu().numpy()
 
     def interpolate(self, x1, x2, steps: int = 8) -> np.ndarray:
@@ -924,7 +928,7 @@ first 1,500 images train, the last 297 test.
 
 `pm.VAE(input_shape=(1, 8, 8), latent_dim=8, likelihood="bernoulli").fit(x_train, seed={seed}{", epochs=20" if quick else ""})`:
 {d["epochs"]} epochs ({"stopped early, " if d["stopped_early"] else ""}best validation epoch {d["best_epoch"]}),
-{d["steps"]} SVI steps with `Trace_ELBO`, {d["seconds"]:.1f} s. Table: [vae/metrics.csv](vae/metrics.csv).
+{d["steps"]} SVI steps with {"`TraceMeanField_ELBO` (Pyro's `Trace_ELBO` with the Gaussian KL in closed form)" if fit.vae.analytic_kl else "`Trace_ELBO`"}, {d["seconds"]:.1f} s. Table: [vae/metrics.csv](vae/metrics.csv).
 
 | split | ELBO (nats) | log-likelihood, IWAE {test["num_samples"]} draws (nats) | images |
 |---|---|---|---|

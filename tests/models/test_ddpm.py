@@ -484,3 +484,71 @@ def test_fit_resumes_from_a_checkpoint_exactly(tmp_path, monkeypatch):
                           resumed.ddpm.denoiser.state_dict().values()):
         assert torch.equal(v, v2), k
     np.testing.assert_array_equal(resumed.sample(20, seed=0), reference.sample(20, seed=0))
+
+
+# ------------------------------------------------- review fixes: grid, DDIM, t, resume
+
+
+def test_discretized_decoder_rejects_data_off_its_grid():
+    ddpm = DDPM((1, 4, 4), timesteps=2, decoder="discretized", num_levels=256, base_channels=8)
+    pixels = np.random.default_rng(0).integers(0, 256, size=(3, 1, 4, 4))
+    ddpm.check_data(pixels / 127.5 - 1)  # on the grid
+    # pixels / 255 lies in [-1, 1] but between levels: the bins would overlap
+    assert float(DiscretizedGaussian(torch.tensor(0.5), torch.tensor(0.2), 256)
+                 .log_prob(torch.arange(256.0) / 255).exp().sum()) > 1.5
+    with pytest.raises(ValueError, match=r"256 grey levels .*pixels / 127.5 - 1 with num_levels=256"):
+        ddpm.check_data(pixels / 255.0)
+    with pytest.raises(ValueError, match="decoder='gaussian' for continuous data"):
+        ddpm.check_data(np.random.default_rng(1).uniform(-1, 1, size=(3, 1, 4, 4)))
+
+
+def test_one_step_ddim_jumps_from_x_T_to_x_0(small_fit):
+    from probmodels.models.ddpm import _ddim_timesteps
+
+    assert _ddim_timesteps(1000, 1).tolist() == [1000]
+    assert _ddim_timesteps(1000, 2).tolist() == [1, 1000]
+    fit, _ = small_fit
+    ddpm = fit.ddpm
+    ts, frames = fit.trajectory(6, steps=1, num_frames=2, seed=4)
+    assert ts.tolist() == [20, 0]
+    # x_0 = (x_T - sqrt(1 - abar_T) eps(x_T, T)) / sqrt(abar_T): the predicted x_0 from the noise
+    x_T = torch.as_tensor(frames[0], dtype=torch.float32)
+    with torch.no_grad():
+        eps = ddpm.denoiser(x_T, torch.full((6,), 20, dtype=torch.long))
+    ab = float(ddpm.diffusion.alphas_cumprod[20])
+    expected = (x_T - math.sqrt(1 - ab) * eps) / math.sqrt(ab)
+    np.testing.assert_allclose(frames[-1], expected.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_step_term_checks_t():
+    ddpm = DDPM((2,), **SMALL)
+    x0 = torch.randn(3, 2)
+    for bad in (0, 6, torch.tensor([1, 2, 6])):
+        with pytest.raises(ValueError, match=r"t must be in 1\.\.5"):
+            ddpm.step_term(x0, bad)
+    with pytest.raises(TypeError, match="integer tensor"):
+        ddpm.step_term(x0, torch.tensor([1.0, 2.0, 3.0]))
+    torch.manual_seed(0)
+    a = ddpm.step_term(x0, np.int64(3))
+    torch.manual_seed(0)
+    assert torch.equal(a, ddpm.step_term(x0, 3))
+
+
+def test_mmd2_takes_tensors_that_need_grad():
+    x = torch.randn(10, 2, requires_grad=True)
+    y = torch.randn(12, 2)
+    assert mmd2(x, y) == pytest.approx(mmd2(x.detach().numpy(), y.numpy()), abs=1e-12)
+
+
+def test_resume_refuses_a_checkpoint_of_another_model_or_other_data(tmp_path):
+    x = np.random.default_rng(0).normal(size=(64, 2))
+    ckpt = tmp_path / "c.pt"
+    kw = dict(steps=4, batch_size=32, seed=0)
+    with limit_threads(1):
+        DDPM((2,), timesteps=10, hidden=8, depth=1).fit(x, checkpoint=str(ckpt), **kw)
+        with pytest.raises(ValueError, match=r"another run: .*timesteps=10 then, 50 now"):
+            DDPM((2,), timesteps=50, hidden=8, depth=1).fit(x, resume=str(ckpt), **kw)
+        with pytest.raises(ValueError, match=r"another run: objective='simple' then, 'elbo' now"):
+            DDPM((2,), timesteps=10, hidden=8, depth=1).fit(x, resume=str(ckpt), objective="elbo", **kw)
+        with pytest.raises(ValueError, match=r"another run: data \[64, 2\]"):
+            DDPM((2,), timesteps=10, hidden=8, depth=1).fit(x[::-1], resume=str(ckpt), **kw)

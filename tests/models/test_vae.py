@@ -377,3 +377,24 @@ def test_unknown_options_list_the_accepted_values():
         VAE((1, 8, 8), 2).guide(None)
     with pytest.raises(TypeError, match="jit must be True or False, got 'yes'"):
         VAE((1, 8, 8), 2).elbo_loss(10, jit="yes")
+
+
+def test_decode_takes_tensors_that_need_grad_and_fit_leaves_the_global_rng_alone():
+    x = (np.random.default_rng(0).random((40, 1, 4, 4)) > 0.5).astype(np.float32)
+    vae = VAE((1, 4, 4), 2, hidden=(8,))  # (draws its initial weights from the global RNG)
+    torch.manual_seed(123)
+    expected = torch.rand(())
+    torch.manual_seed(123)
+    fit = vae.fit(x, epochs=1, validation=None, seed=0, progress=False)
+    assert torch.equal(torch.rand(()), expected)
+    z = torch.zeros(3, 2, requires_grad=True)
+    np.testing.assert_array_equal(fit.decode(z), fit.decode(np.zeros((3, 2))))
+
+
+def test_resume_refuses_a_checkpoint_of_another_vae(tmp_path):
+    x = (np.random.default_rng(0).random((40, 1, 4, 4)) > 0.5).astype(np.float32)
+    ckpt = tmp_path / "vae.pt"
+    kw = dict(epochs=1, validation=None, seed=0, progress=False)
+    VAE((1, 4, 4), 2, hidden=(8,)).fit(x, checkpoint=str(ckpt), **kw)
+    with pytest.raises(ValueError, match=r"another run: .*likelihood='bernoulli' then, 'continuous_bernoulli' now"):
+        VAE((1, 4, 4), 2, "continuous_bernoulli", hidden=(8,)).fit(x, resume=str(ckpt), **kw)

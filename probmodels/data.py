@@ -66,11 +66,11 @@ class TimeSeriesData:
         The original time labels, length ``time``: the Series or DataFrame
         index, or a ``RangeIndex`` for arrays and lists. Unique and
         increasing.
-    columns : tuple of str
+    columns : tuple of str or int
         One name per series: the Series name (or the ``name`` argument of
         :func:`as_time_series`, ``"y"`` by default, when unnamed), the
-        DataFrame columns as strings, or ``name + "0"``, ``name + "1"``, ...
-        for the columns of a 2-D array.
+        DataFrame columns (integer labels kept as ints, others as strings),
+        or ``name + "0"``, ``name + "1"``, ... for the columns of a 2-D array.
     univariate : bool
         True when the input was one-dimensional (Series, 1-D array, list of
         numbers); models then return 1-D results.
@@ -78,7 +78,7 @@ class TimeSeriesData:
 
     values: np.ndarray
     index: pd.Index
-    columns: tuple[str, ...]
+    columns: tuple[str | int, ...]
     univariate: bool
 
     def __post_init__(self):
@@ -273,6 +273,49 @@ def _check_time_index(index: pd.Index, name: str) -> None:
         )
 
 
+def _check_regular_steps(index: pd.Index, name: str) -> None:
+    """An AR lag is one step: the labels must be evenly spaced (gaps are missing data).
+
+    PeriodIndex, integer and float labels with uneven steps are refused, since
+    they state the gaps; a Datetime/TimedeltaIndex with no frequency set or
+    inferable gets a warning (trading days and other calendars are often
+    meant as consecutive steps).
+    """
+    if len(index) < 3 or isinstance(index, pd.RangeIndex):
+        return
+    if isinstance(index, (pd.DatetimeIndex, pd.TimedeltaIndex)):
+        if _temporal_freq(index) is None:
+            warnings.warn(
+                f"regular time check: {name}'s {type(index).__name__} has no frequency and pandas "
+                f"cannot infer one ({index[0]} ... {index[-1]}); consecutive observations are "
+                f"taken as consecutive time steps. If there are gaps, give the data a regular "
+                f"frequency (e.g. series.asfreq('D').interpolate()); if the steps are meant as "
+                f"they are (e.g. trading days), set a frequency or pass "
+                f"series.reset_index(drop=True) to silence this.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return
+    if isinstance(index, pd.PeriodIndex):
+        steps = np.diff(index.asi8)
+        unit = f"periods of {index.freqstr}"
+        regular = bool(np.all(steps == 1))
+    else:
+        numbers = np.asarray(index, dtype=np.float64)
+        steps = np.diff(numbers)
+        unit = "label units"
+        regular = bool(np.allclose(steps, steps[0], rtol=1e-9, atol=0.0))
+    if not regular:
+        i = int(np.flatnonzero(steps != (1 if isinstance(index, pd.PeriodIndex) else steps[0]))[0]) + 1
+        raise ValueError(
+            f"{name} must be evenly spaced in time: each lag of an AR model is one step, but "
+            f"the index jumps from {index[i - 1]} to {index[i]} ({steps[i - 1]:g} {unit}; the "
+            f"first step is {steps[0]:g}). Fill the missing steps (e.g. "
+            f"series.reindex(full_index).interpolate()), or pass series.reset_index(drop=True) "
+            f"if the observations are consecutive steps by design."
+        )
+
+
 def as_time_series(
     data: Any,
     *,
@@ -315,11 +358,16 @@ def as_time_series(
     ValueError
         If ``data`` is empty, has more than two dimensions, contains NaN or
         infinite values (the message gives their count and the first time
-        label), has duplicated or unsorted index labels, or has fewer than
+        label), has duplicated or unsorted index labels, unevenly spaced
+        period, integer or float labels (gaps), or has fewer than
         ``min_length`` time steps.
 
     Warns
     -----
+    UserWarning
+        "regular time check": a DatetimeIndex or TimedeltaIndex with no
+        frequency set or inferable; consecutive rows are taken as
+        consecutive steps.
     UserWarning
         "orientation check": a 2-D array or list with more columns than rows,
         which is read as ``(time, series)``; pass its transpose if the rows
@@ -327,9 +375,14 @@ def as_time_series(
     """
     min_length = check_int(min_length, "min_length", minimum=1)
     values, index, columns, univariate = _coerce(data, name, "time")
+    if isinstance(data, pd.DataFrame):
+        # integer column labels stay integers, so fit.forecast(2)[0] finds series 0
+        columns = tuple(int(c) if isinstance(c, (int, np.integer)) and not isinstance(c, (bool, np.bool_))
+                        else str(c) for c in data.columns)
     _check_not_empty(values, name, "time")
     if isinstance(data, (pd.Series, pd.DataFrame)):
         _check_time_index(index, name)
+        _check_regular_steps(index, name)
     elif values.shape[1] > values.shape[0]:
         warnings.warn(
             f"as_time_series orientation check: {name} has shape {values.shape}, read as "

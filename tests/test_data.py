@@ -60,17 +60,27 @@ def test_period_and_datetime_indexes_are_kept():
     assert data.index.equals(dates) and data.index.freq == dates.freq
 
 
-def test_integer_index_with_gaps_is_kept():
-    series = pd.Series([1.0, 2.0, 3.0], index=[10, 20, 35])
-    assert as_time_series(series).index.equals(pd.Index([10, 20, 35]))
+def test_evenly_spaced_integer_index_is_kept_and_gaps_are_refused():
+    series = pd.Series([1.0, 2.0, 3.0, 4.0], index=[10, 20, 30, 40])
+    assert as_time_series(series).index.equals(pd.Index([10, 20, 30, 40]))
+    with pytest.raises(ValueError, match=r"evenly spaced.*jumps from 20 to 35 \(15 label units; the first step is 10\)"):
+        as_time_series(pd.Series([1.0, 2.0, 3.0, 4.0], index=[10, 20, 35, 45]))
 
 
-def test_dataframe_columns_become_series_named_as_strings():
-    frame = pd.DataFrame({0: [1, 2, 3], "b": [0.5, 1.5, 2.5]}, index=pd.RangeIndex(3))
+def test_period_index_with_missing_periods_is_refused():
+    years = [str(1900 + i + (10 if i >= 20 else 0)) for i in range(40)]
+    series = pd.Series(np.arange(40.0) % 7, index=pd.PeriodIndex(years, freq="Y"))
+    with pytest.raises(ValueError, match=r"jumps from 1919 to 1930 \(11 periods of Y.*reset_index\(drop=True\)"):
+        as_time_series(series)
+    as_time_series(series.reset_index(drop=True))  # consecutive steps by design
+
+
+def test_dataframe_columns_name_the_series_integers_kept():
+    frame = pd.DataFrame({0: [1, 2, 3], "b": [0.5, 1.5, 2.5], 2.5: [1, 0, 1]}, index=pd.RangeIndex(3))
     data = as_time_series(frame)
     np.testing.assert_array_equal(data.values, frame.to_numpy(dtype=np.float64))
     _assert_float64_c(data.values)
-    assert data.columns == ("0", "b")
+    assert data.columns == (0, "b", "2.5") and type(data.columns[0]) is int
     assert data.univariate is False
 
 
@@ -268,7 +278,8 @@ def test_bad_min_length_is_rejected():
 
 def test_datetime_index_without_frequency_is_stored_and_extend_asks_for_one():
     dates = pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-05"])
-    data = as_time_series(pd.Series([1.0, 2.0, 3.0], index=dates))
+    with pytest.warns(UserWarning, match=r"regular time check: .*no frequency.*asfreq\('D'\)"):
+        data = as_time_series(pd.Series([1.0, 2.0, 3.0], index=dates))
     assert data.index.equals(dates) and data.index.freq is None
     with pytest.raises(ValueError, match=r"without a frequency.*series = series\.asfreq\('D'\)"):
         extend_index(data.index, 2)

@@ -39,8 +39,10 @@ The default variational guide is exact given sigma: with Normal priors on
     \Lambda = Z^\top Z / \sigma^2 + \Lambda_0, \qquad
     m = \Lambda^{-1} (Z^\top y / \sigma^2 + \Lambda_0 m_0),
 
-sampled as ``mu`` from its marginal, then ``phi | mu``. Only ``q(sigma)``, a
-LogNormal per series, is fitted by SVI, so the posterior correlations of the
+computed in centred coordinates (``y - c``, ``X - c`` with ``c`` the series
+mean, so a level far above the spread costs no precision) and sampled as
+``phi`` from its marginal, then ``mu | phi``. Only ``q(sigma)``
+(``sigma^-2 ~ Gamma`` per series) is fitted by SVI, so the posterior correlations of the
 coefficients are exact and the only approximation is one-dimensional. Other
 priors on ``mu``/``phi`` fall back to ``AutoMultivariateNormal``. The PSIS
 k-hat of the guide against the model is reported in ``fit.diagnostics``.
@@ -138,18 +140,22 @@ class _Design:
     y: torch.Tensor        # (T, S) the whole series
     target: torch.Tensor   # (n, S) modelled values y[h:]
     X: torch.Tensor        # (n, S, p) lag matrix
-    ZtZ: torch.Tensor      # (S, k, k) with Z = [1, X], k = p + 1
-    Zty: torch.Tensor      # (S, k)
+    center: torch.Tensor   # (S,) c: the mean of each series
+    ZtZ: torch.Tensor      # (S, k, k) with the centred Z = [1, X - c], k = p + 1
+    Zty: torch.Tensor      # (S, k): Z'(y - c), centred the same way
     hold_back: int
 
 
 def _design(y: torch.Tensor, order: int, hold_back: int) -> _Design:
     X = lag_matrix(y, order, hold_back)
     target = y[hold_back:]
-    Z = torch.cat([torch.ones_like(X[..., :1]), X], dim=-1)  # (n, S, k)
+    # the regression is solved in centred coordinates: with a level c far above the
+    # spread, [1, X]'[1, X] has condition number ~ (c / sd)^2 and float64 loses phi
+    center = y.mean(0)
+    Z = torch.cat([torch.ones_like(X[..., :1]), X - center.unsqueeze(-1)], dim=-1)  # (n, S, k)
     ZtZ = torch.einsum("nsi,nsj->sij", Z, Z)
-    Zty = torch.einsum("nsi,ns->si", Z, target)
-    return _Design(y, target, X, ZtZ, Zty, hold_back)
+    Zty = torch.einsum("nsi,ns->si", Z, target - center)
+    return _Design(y, target, X, center, ZtZ, Zty, hold_back)
 
 
 class BayesianAR:
@@ -227,6 +233,23 @@ class BayesianAR:
                     f"the phi prior must have event_shape () with batch_shape (), ({p},) or "
                     f"(series, {p}), or event_shape ({p},); got batch {tuple(phi.batch_shape)}, "
                     f"event {tuple(phi.event_shape)}."
+                )
+
+    def _check_prior_series(self, num_series: int, columns: Sequence[str]) -> None:
+        """A prior with a series axis must have one entry per series of the data (or one)."""
+        for name, prior in self.priors.items():
+            if name not in SITES:
+                continue
+            if name == "phi" and prior.event_shape == ():
+                batch = tuple(prior.batch_shape)
+                axis = batch[0] if len(batch) == 2 else None
+            else:
+                axis = prior.batch_shape[0] if len(prior.batch_shape) == 1 else None
+            if axis is not None and axis not in (1, num_series):
+                raise ValueError(
+                    f"the {name} prior has batch_shape {tuple(prior.batch_shape)}: {axis} series, "
+                    f"but the data have {num_series} ({list(columns)}). Give it one entry per "
+                    f"series, or a scalar prior shared by all."
                 )
 
     def default_priors(self, y: torch.Tensor) -> dict[str, Any]:
@@ -382,6 +405,7 @@ class BayesianAR:
                 "regression coefficients per series; the posterior will be dominated by the prior.",
                 UserWarning, stacklevel=2,
             )
+        self._check_prior_series(ts.num_series, ts.columns)
         sd = ts.values.std(axis=0)
         if np.any(sd == 0):
             const = [c for c, s in zip(ts.columns, sd) if s == 0]
@@ -507,7 +531,8 @@ def _conjugate_guide(design: _Design, priors: Mapping[str, Any], order: int):
     if "sigma_shape" not in pyro.get_param_store():
         # start at the flat-prior answer: 1/sigma^2 | y ~ Gamma((n - k)/2, RSS/2)
         beta = torch.linalg.solve(design.ZtZ + 1e-9 * torch.eye(k, dtype=DTYPE), design.Zty)
-        fitted = design.target - beta[:, 0] - (design.X * beta[:, 1:]).sum(-1)
+        c = design.center
+        fitted = (design.target - c) - beta[:, 0] - ((design.X - c.unsqueeze(-1)) * beta[:, 1:]).sum(-1)
         init_shape = torch.full((S,), max(n - k, 2) / 2.0, dtype=DTYPE)
         init_rate = fitted.pow(2).sum(0).clamp_min(1e-300) / 2.0
     else:
@@ -516,29 +541,38 @@ def _conjugate_guide(design: _Design, priors: Mapping[str, Any], order: int):
     rate = pyro.param("sigma_rate", lambda: init_rate, constraint=constraints.positive)
     mu_loc, mu_scale = _normal_params(priors["mu"], (S,))
     phi_loc, phi_scale = _normal_params(priors["phi"], (S, p))
-    m0 = torch.cat([mu_loc.unsqueeze(-1), phi_loc], -1)                   # (S, k)
-    prec0 = torch.cat([mu_scale.unsqueeze(-1), phi_scale], -1).pow(-2)     # (S, k)
+    d0 = torch.cat([mu_scale.unsqueeze(-1), phi_scale], -1).pow(-2)       # (S, k) prior precisions
+    # Centred coordinates b = (m, phi) with y - c = m + (X - c) phi + u, i.e.
+    # mu = m + c (1 - sum phi): a shear of (mu, phi) with unit Jacobian. The prior
+    # N(m_0, diag(1 / d0)) on (mu, phi) becomes, in b, precision T' D T and
+    # information T' D (m_0 - e c), with T = [[1, -c 1'], [0, I]] and e = (1, 0, ..., 0).
+    c = design.center                                                      # (S,)
+    cc = c.unsqueeze(-1)
+    prec0 = torch.diag_embed(d0)
+    prec0[:, 0, 1:] = -cc * d0[:, :1]
+    prec0[:, 1:, 0] = -cc * d0[:, :1]
+    prec0[:, 1:, 1:] += (c.pow(2) * d0[:, 0]).reshape(S, 1, 1)
+    v = torch.cat([(d0[:, 0] * (mu_loc - c)).unsqueeze(-1), d0[:, 1:] * phi_loc], -1)
+    info0 = torch.cat([v[:, :1], v[:, 1:] - cc * v[:, :1]], -1)            # T' v, (S, k)
     with pyro.plate("series", S, dim=-1):
         # sigma = tau^(-1/2) with tau ~ Gamma: the family holds the exact posterior of
         # sigma under a flat prior, so only the prior's curvature is approximated
         q_sigma = dist.TransformedDistribution(dist.Gamma(shape, rate), [PowerTransform(-0.5)])
         sigma = pyro.sample("sigma", q_sigma)                                 # (..., S)
         inv_s2 = sigma.pow(-2).unsqueeze(-1)                                  # (..., S, 1)
-        # Lambda = Z'Z / sigma^2 + Lambda_0 ;  Lambda m = Z'y / sigma^2 + Lambda_0 m_0
-        precision = design.ZtZ * inv_s2.unsqueeze(-1) + torch.diag_embed(prec0)  # (..., S, k, k)
-        rhs = design.Zty * inv_s2 + prec0 * m0                                   # (..., S, k)
+        # Lambda = Z'Z / sigma^2 + Lambda_0 ;  Lambda b_mean = Z'(y - c) / sigma^2 + info_0
+        precision = design.ZtZ * inv_s2.unsqueeze(-1) + prec0                 # (..., S, k, k)
+        rhs = design.Zty * inv_s2 + info0                                     # (..., S, k)
         chol = torch.linalg.cholesky(precision)
         mean = torch.cholesky_solve(rhs.unsqueeze(-1), chol).squeeze(-1)       # (..., S, k)
-        var_mu = torch.cholesky_inverse(chol)[..., 0, 0]
-        mu = pyro.sample("mu", dist.Normal(mean[..., 0], var_mu.sqrt()))
-        # phi | mu: precision Lambda_pp, mean m_p - Lambda_pp^{-1} Lambda_p0 (mu - m_0)
-        prec_pp = precision[..., 1:, 1:]
-        chol_pp = torch.linalg.cholesky(prec_pp)
-        shift = precision[..., 1:, 0] * (mu - mean[..., 0]).unsqueeze(-1)
-        cond_mean = mean[..., 1:] - torch.cholesky_solve(shift.unsqueeze(-1), chol_pp).squeeze(-1)
-        # covariance Lambda_pp^{-1} = L^{-T} L^{-1}: its Cholesky factor is not triangular,
-        # so hand the precision to MultivariateNormal
-        pyro.sample("phi", dist.MultivariateNormal(cond_mean, precision_matrix=prec_pp))
+        # phi from its marginal: precision = the Schur complement of Lambda_mm
+        l_mm = precision[..., 0, 0]
+        l_pm = precision[..., 1:, 0]
+        prec_phi = precision[..., 1:, 1:] - l_pm.unsqueeze(-1) * l_pm.unsqueeze(-2) / l_mm[..., None, None]
+        phi = pyro.sample("phi", dist.MultivariateNormal(mean[..., 1:], precision_matrix=prec_phi))
+        # m | phi ~ N(m_mean - Lambda_mp (phi - phi_mean) / Lambda_mm, 1 / Lambda_mm); mu = m + c (1 - sum phi)
+        m_loc = mean[..., 0] - (l_pm * (phi - mean[..., 1:])).sum(-1) / l_mm
+        pyro.sample("mu", dist.Normal(m_loc + c * (1.0 - phi.sum(-1)), l_mm.rsqrt()))
 
 
 # ------------------------------------------------------------------ results

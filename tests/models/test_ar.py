@@ -110,10 +110,16 @@ def test_conjugate_conditional_equals_bayesian_linear_regression():
     # and the guide's moments are the textbook ones
     precision = Z.T @ Z / sigma**2 + np.linalg.inv(cov0)
     mean = np.linalg.solve(precision, Z.T @ y[p:] / sigma**2 + np.linalg.solve(cov0, m0))
-    mu_site = guide_tr.nodes["mu"]["fn"]
-    # two different float64 solvers on a precision with condition number ~1e4: 1e-8
-    np.testing.assert_allclose(mu_site.loc.item(), mean[0], rtol=1e-8)
-    np.testing.assert_allclose(mu_site.scale.item() ** 2, np.linalg.inv(precision)[0, 0], rtol=1e-8)
+    cov = np.linalg.inv(precision)
+    phi_site, mu_site = guide_tr.nodes["phi"]["fn"], guide_tr.nodes["mu"]["fn"]
+    # phi from its marginal, then mu | phi; two float64 solvers on a precision with
+    # condition number ~1e4 (in other coordinates): 1e-8
+    np.testing.assert_allclose(phi_site.loc.numpy().ravel(), mean[1:], rtol=1e-8)
+    np.testing.assert_allclose(phi_site.covariance_matrix.numpy()[0], cov[1:, 1:], rtol=1e-8)
+    phi = guide_tr.nodes["phi"]["value"].numpy().ravel()
+    gain = np.linalg.solve(cov[1:, 1:], cov[1:, 0])
+    np.testing.assert_allclose(mu_site.loc.item(), mean[0] + gain @ (phi - mean[1:]), rtol=1e-8)
+    np.testing.assert_allclose(mu_site.scale.item() ** 2, cov[0, 0] - cov[0, 1:] @ gain, rtol=1e-8)
 
 
 def test_multi_series_log_density_is_sum_of_single_series():
@@ -218,6 +224,28 @@ def test_recovers_known_parameters(method):
         assert lo < value < hi, (i, lo, hi, value)
 
 
+def test_a_level_far_above_the_spread_gives_the_same_phi():
+    """A counter-like series (level 1e8, sd ~1.3): phi's posterior must not depend on the level.
+
+    [1, X]'[1, X] has condition number ~(1e8 / 1.3)^2 there; the guide works in centred
+    coordinates, so the fit equals the one on the centred series and OLS."""
+    rng = np.random.default_rng(11)
+    y = simulate_ar(0.0, [0.6, 0.0], 1.0, 300, rng)
+    fits = [pm.BayesianAR(order=2).fit(y + level, seed=0, progress=False) for level in (0.0, 1e8)]
+    phi = [f.draws["phi"].reshape(-1, 2) for f in fits]
+    sd = phi[0].std(0)
+    np.testing.assert_allclose(phi[1].mean(0), phi[0].mean(0), atol=0.05 * sd.max())
+    np.testing.assert_allclose(phi[1].std(0), sd, rtol=0.05)
+    # OLS on the lag matrix is the flat-prior posterior mean
+    Z = np.column_stack([np.ones(298), y[1:-1], y[:-2]])
+    ols = np.linalg.lstsq(Z, y[2:], rcond=None)[0]
+    np.testing.assert_allclose(phi[1].mean(0), ols[1:], atol=0.1 * sd.max())
+    # mu carries the level: mu = m + c (1 - sum phi)
+    mu = [f.draws["mu"].reshape(-1) for f in fits]
+    np.testing.assert_allclose(np.mean(mu[1] - 1e8 * (1 - phi[1].sum(1))), mu[0].mean(), atol=0.05)
+    assert fits[1].diagnostics["khat"] < 0.5
+
+
 def test_multi_series_fit_equals_single_series_fits():
     rng = np.random.default_rng(5)
     a, b = simulate_ar(1.0, [0.7], 0.5, 300, rng), simulate_ar(-1.0, [-0.4], 2.0, 300, rng)
@@ -279,6 +307,17 @@ def test_forecast_of_several_series_is_labelled_by_column():
     table = fit.forecast(4)
     assert list(table.columns.get_level_values("series").unique()) == ["x", "z"]
     assert list(table.index) == [80, 81, 82, 83]
+
+
+def test_integer_column_labels_stay_integers_through_save_and_load(tmp_path):
+    rng = np.random.default_rng(8)
+    frame = pd.DataFrame({0: simulate_ar(0, [0.5], 1, 60, rng), 1: simulate_ar(0, [0.2], 1, 60, rng)})
+    fit = pm.BayesianAR(order=1).fit(frame, seed=0, progress=False, num_samples=200)
+    np.testing.assert_array_equal(fit.forecast(3)[0]["mean"], fit.forecast(3)[(0, "mean")])
+    assert list(fit.stationarity_probability().index) == [0, 1]
+    fit.save(tmp_path / "f")
+    loaded = pm.load(tmp_path / "f")
+    pd.testing.assert_frame_equal(loaded.forecast(3)[1], fit.forecast(3)[1])
 
 
 def test_stationarity_probability_matches_ar2_triangle():
@@ -428,6 +467,17 @@ def test_rejects_sigma_prior_without_positive_support_and_misshapen_phi_prior():
         pm.BayesianAR(order=1, priors={"sigma": dist.Normal(0.0, 1.0)})
     with pytest.raises(ValueError, match="phi prior"):
         pm.BayesianAR(order=2, priors={"phi": dist.Normal(torch.zeros(3), 1.0)})
+
+
+def test_rejects_a_prior_sized_for_another_number_of_series():
+    y = pd.DataFrame({"a": np.sin(np.arange(40.0)), "b": np.cos(np.arange(40.0) * 0.7)})
+    for priors in ({"mu": dist.Normal(torch.zeros(3), 1.0)},
+                   {"sigma": dist.HalfNormal(torch.ones(3))},
+                   {"phi": dist.Normal(torch.zeros(3, 2), 1.0)},
+                   {"phi": dist.MultivariateNormal(torch.zeros(3, 2), torch.eye(2))}):
+        name = next(iter(priors))
+        with pytest.raises(ValueError, match=rf"the {name} prior has batch_shape .*3 series, but the data have 2 \(\['a', 'b'\]\)"):
+            pm.BayesianAR(order=2, priors=priors).fit(y, seed=0, progress=False)
 
 
 def test_rejects_constant_series_and_simulation_without_priors():

@@ -13,7 +13,9 @@ shows for it, with links relative to ``out_dir``.
 
 The demo never deletes or overwrites anything: when ``--out`` names a folder
 that exists and is not empty, the report goes to the first free ``DIR-2``,
-``DIR-3``, ... instead, and the path printed at the end says where.
+``DIR-3``, ... instead, and the path printed at the end says where. ``--out .``
+(or ``..``) puts the report in a new ``report`` folder inside that folder. An
+``--out`` that is a file, or lies under one, is a usage error (exit code 2).
 """
 
 from __future__ import annotations
@@ -65,24 +67,51 @@ ReportFn = Callable[[Path, int, bool], ReportSection]
 # ---------------------------------------------------------------- helpers
 
 
+def _report_path(path: Path) -> Path:
+    """``path``, or ``path / "report"`` when ``path`` is ``.``, ``..`` or ``""``.
+
+    Those name an existing folder by position, not by a name that could take a
+    ``-2`` suffix, so the report goes into a new ``report`` folder inside it.
+    """
+    return path / "report" if path.name in ("", "..") else path
+
+
+def _check_report_path(path: Path) -> None:
+    """Raise if ``path`` cannot become a folder: it, or a parent of it, is a file."""
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(
+            f"{str(path)!r} is an existing file, not a folder; pass a folder path, "
+            f"e.g. {str(path.with_suffix('')) + '-report'!r}."
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(
+                    f"{str(path)!r} cannot be a folder: {str(parent)!r} is a file; pass a "
+                    f"folder path whose parents are folders, e.g. "
+                    f"{str(parent.with_suffix('')) + '-report'!r}."
+                )
+            return
+
+
 def new_report_dir(path: str | Path) -> Path:
     """Create and return a fresh report folder at ``path`` or next to it.
 
     ``path`` itself is used when it does not exist or is an empty folder;
     otherwise the first of ``path-2``, ``path-3``, ... that does not exist (or
-    is an empty folder). Nothing that exists is ever deleted or written over.
+    is an empty folder). ``.``, ``..`` and ``""`` stand for ``./report``,
+    ``../report`` and ``./report``. Nothing that exists is ever deleted or
+    written over.
 
     Raises
     ------
     FileExistsError
         If ``path`` is an existing file, or no free sibling name is found.
+    NotADirectoryError
+        If a parent of ``path`` is a file.
     """
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(
-            f"--out {str(path)!r} is an existing file, not a folder; pass a folder path, "
-            f"e.g. --out {str(path.with_suffix(''))!r}-report."
-        )
+    path = _report_path(Path(path))
+    _check_report_path(path)
     candidates = [path] + [path.with_name(f"{path.name}-{k}") for k in range(2, _MAX_SIBLINGS + 2)]
     for candidate in candidates:
         try:
@@ -275,6 +304,7 @@ def _demo(out: Path, seed: int, quick: bool, threads: int,
 
     import probmodels
 
+    out = _report_path(Path(out))
     root = new_report_dir(out)
     if root != out:
         print(f"{out} exists and is not empty; writing the report to {root} instead.",
@@ -322,6 +352,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _out_dir(text: str) -> Path:
+    """``--out``: a path that is or can become a folder (checked before any fitting)."""
+    path = _report_path(Path(text))
+    try:
+        _check_report_path(path)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return path
+
+
 def _seed(text: str) -> int:
     from probmodels._validation import MAX_SEED
 
@@ -339,9 +379,11 @@ def _parser() -> argparse.ArgumentParser:
         "demo", help="fit every model on its shipped data and write a report folder",
         description="Fit every model on its shipped data set and write a report folder "
                     "(index.md, CSV tables, PNG figures, netCDF posteriors).")
-    demo.add_argument("--out", type=Path, default=Path("report"),
+    demo.add_argument("--out", type=_out_dir, default="report", metavar="DIR",
                       help="report folder (default: ./report); if it exists and is not "
-                           "empty, DIR-2, DIR-3, ... is used instead, nothing is overwritten")
+                           "empty, DIR-2, DIR-3, ... is used instead, nothing is overwritten. "
+                           "'.' or '..' puts the report in a new folder 'report' inside it "
+                           "(./report, ../report; again -2, -3, ... if taken)")
     demo.add_argument("--seed", type=_seed, default=0, help="seed of every fit (default: 0)")
     demo.add_argument("--quick", action="store_true",
                       help="cut-down run (fewer orders and draws), for tests")

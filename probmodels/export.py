@@ -47,6 +47,9 @@ __all__ = [
     # access that works for InferenceData and DataTree alike
     "group_names",
     "get_group",
+    # model comparison that works with ArviZ < 1 and >= 1 alike
+    "compare_loo",
+    "COMPARE_COLUMNS",
 ]
 
 SAMPLE_DIMS = ("chain", "draw")
@@ -59,6 +62,25 @@ _GROUP_ORDER = (
     "log_likelihood",
     "sample_stats",
     "observed_data",
+)
+#: the columns of :func:`compare_loo`, in order, under every ArviZ version
+COMPARE_COLUMNS = ("rank", "elpd_loo", "p_loo", "elpd_diff", "weight", "se", "dse", "warning")
+# every group name of ArviZ's schema; a file with none of them is not ArviZ data
+_ARVIZ_GROUPS = _GROUP_ORDER + (
+    "prior",
+    "prior_predictive",
+    "sample_stats_prior",
+    "predictions",
+    "constant_data",
+    "predictions_constant_data",
+    "log_prior",
+    "unconstrained_posterior",
+    "unconstrained_prior",
+    "warmup_posterior",
+    "warmup_posterior_predictive",
+    "warmup_predictions",
+    "warmup_log_likelihood",
+    "warmup_sample_stats",
 )
 _NETCDF_ENGINE = "h5netcdf"
 # ArviZ 0.23 prints this on import; it concerns ArviZ's own refactor, not our users
@@ -447,23 +469,120 @@ def get_group(data, name: str) -> xr.Dataset:
     return data[name]
 
 
-def save_netcdf(data, path: str | os.PathLike) -> pathlib.Path:
+def compare_loo(models: Mapping[str, Any], *, var_name: str | None = None) -> pd.DataFrame:
+    """Rank models by PSIS-LOO with ``arviz.compare``, the same table under every ArviZ.
+
+    ArviZ < 1 is called as ``az.compare(models, ic="loo")``; ArviZ >= 1 has no
+    ``ic`` argument (LOO is the only criterion) and names and signs its columns
+    differently, so its table is renamed to the ArviZ < 1 names. Weights are
+    stacking weights in both.
+
+    Parameters
+    ----------
+    models : mapping of str to arviz.InferenceData or xarray.DataTree
+        Model name -> data with a pointwise ``log_likelihood`` group, all
+        scored on the same observations. At least one model.
+    var_name : str, optional
+        The ``log_likelihood`` variable to compare on when the data hold more
+        than one.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by model name (index name ``"model"``), best model first, with
+        the columns :data:`COMPARE_COLUMNS`:
+
+        - ``rank``: 0 for the best model (highest ``elpd_loo``), then 1, 2, ...
+        - ``elpd_loo``: PSIS-LOO estimate of the expected log pointwise
+          predictive density (log scale, higher is better).
+        - ``p_loo``: effective number of parameters.
+        - ``elpd_diff``: ``elpd_loo`` of the best model minus this model's,
+          so ``>= 0`` and 0 for the best (ArviZ >= 1 reports the negative).
+        - ``weight``: stacking weight; the weights sum to 1.
+        - ``se``: standard error of ``elpd_loo``.
+        - ``dse``: standard error of ``elpd_diff`` (0 for the best).
+        - ``warning``: ``True`` when a Pareto k of this model exceeds ArviZ's
+          threshold, so its ``elpd_loo`` may be biased (ArviZ >= 1: a non-empty
+          ``diag_elpd``).
+
+        ArviZ >= 1's ``p_worse`` and ``diag_diff`` and ArviZ < 1's ``scale``
+        (always ``"log"``) are left out. ``se`` follows each version's own
+        formula: ArviZ >= 1 uses ``ddof=1``, so it is slightly larger.
+
+    Raises
+    ------
+    ValueError
+        If ``models`` is empty or not a mapping.
+    TypeError
+        If a model name is not a string or a value is not an ArviZ container.
+    """
+    if not isinstance(models, Mapping) or not models:
+        raise ValueError(
+            f"expected models to be a non-empty mapping of model name to ArviZ data, "
+            f"received {models!r:.80}; pass e.g. {{'AR(1)': data1, 'AR(2)': data2}}"
+        )
+    for name, data in models.items():
+        if not isinstance(name, str):
+            raise TypeError(
+                f"expected model names to be strings, received {name!r} of type "
+                f"{type(name).__name__}; name the models e.g. f'AR({{p}})'"
+            )
+        try:
+            _check_container(data)
+        except TypeError as exc:
+            raise TypeError(f"models[{name!r}]: {exc}") from None
+    az = _arviz()
+    with warnings.catch_warnings():
+        # ArviZ 0.23 sorts its table with inplace=True, which pandas 3.1 deprecates
+        warnings.filterwarnings("ignore", message="The inplace keyword")
+        if _is_datatree_arviz():
+            table = az.compare(dict(models), var_name=var_name, round_to="none")
+        else:
+            table = az.compare(dict(models), ic="loo", var_name=var_name)
+    if "elpd" in table.columns:
+        # ArviZ >= 1: elpd_diff = elpd_model - elpd_best <= 0; + 0.0 turns -0.0 into 0.0
+        table = table.assign(
+            elpd_loo=table["elpd"],
+            p_loo=table["p"],
+            elpd_diff=-table["elpd_diff"] + 0.0,
+            warning=table["diag_elpd"].fillna("").astype(str) != "",
+        )
+    table = table.loc[:, list(COMPARE_COLUMNS)].astype(
+        {"rank": np.int64, "warning": bool}
+        | {c: np.float64 for c in COMPARE_COLUMNS if c not in ("rank", "warning")}
+    )
+    table.index.name = "model"
+    return table
+
+
+def save_netcdf(data, path: str | os.PathLike, *, overwrite: bool = False) -> pathlib.Path:
     """Write ``data`` to a netCDF-4 file, atomically.
 
     The file is first written under a temporary name in the same directory and
-    then moved over ``path`` with :func:`os.replace`, so an existing file is
-    either left as it was (if writing fails) or replaced whole.
+    then moved to ``path``, so an existing file is either left as it was (if
+    writing fails) or replaced whole.
 
     Parameters
     ----------
     data : arviz.InferenceData or xarray.DataTree
     path : str or path-like
         Destination; its directory must exist.
+    overwrite : bool
+        Replace an existing file. Without it an existing file raises
+        ``FileExistsError`` and is left untouched, also when it appears while
+        the new one is being written.
 
     Returns
     -------
     pathlib.Path
         ``path``.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is false.
+    FileNotFoundError
+        If the directory of ``path`` does not exist.
     """
     _check_container(data)
     path = pathlib.Path(path)
@@ -472,7 +591,13 @@ def save_netcdf(data, path: str | os.PathLike) -> pathlib.Path:
             f"expected the directory {str(path.parent)!r} to exist, it does not; "
             f"create it first (pathlib.Path(...).mkdir(parents=True))"
         )
-    write_atomic(path, lambda tmp: data.to_netcdf(tmp, engine=_NETCDF_ENGINE))
+    if path.exists() and not overwrite:
+        raise FileExistsError(
+            f"expected a new file, {str(path)!r} already exists; pass overwrite=True to "
+            f"replace it, or choose another path"
+        )
+    write_atomic(path, lambda tmp: data.to_netcdf(tmp, engine=_NETCDF_ENGINE),
+                 overwrite=overwrite)
     return path
 
 
@@ -490,6 +615,14 @@ def load_netcdf(path: str | os.PathLike):
     -------
     arviz.InferenceData or xarray.DataTree
         As :func:`to_arviz` returns.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    ValueError
+        If the file holds none of ArviZ's groups (``posterior``,
+        ``log_likelihood``, ...), e.g. a plain netCDF file of one dataset.
     """
     path = pathlib.Path(path)
     if not path.is_file():
@@ -499,8 +632,17 @@ def load_netcdf(path: str | os.PathLike):
     decode = {"decode_times": xr.coders.CFDatetimeCoder(time_unit="s")}
     if _is_datatree_arviz():
         with xr.open_datatree(path, engine=_NETCDF_ENGINE, **decode) as tree:
-            return tree.load()
-    az = _arviz()
-    with az.rc_context({"data.load": "eager"}):
-        return az.from_netcdf(str(path), engine=_NETCDF_ENGINE,
-                              group_kwargs={".*": decode}, regex=True)
+            data = tree.load()
+    else:
+        az = _arviz()
+        with az.rc_context({"data.load": "eager"}):
+            data = az.from_netcdf(str(path), engine=_NETCDF_ENGINE,
+                                  group_kwargs={".*": decode}, regex=True)
+    if not set(group_names(data)) & set(_ARVIZ_GROUPS):
+        raise ValueError(
+            f"expected {str(path)!r} to hold ArviZ groups (netCDF groups named e.g. "
+            f"{list(_GROUP_ORDER)}), found {group_names(data) or 'none'}; it is not a "
+            f"file written by save_netcdf or arviz. Read a plain netCDF file with "
+            f"xarray.open_dataset"
+        )
+    return data

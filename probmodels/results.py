@@ -6,13 +6,18 @@ distribution names and parameters, the data's index); it is read back with
 ``allow_pickle=False``, so loading a file never runs arbitrary code. Writing
 goes to a temporary file in the same folder that is then renamed over the
 target, so an interrupted save never leaves a half-written file, and an
-existing file is only replaced with ``overwrite=True``.
+existing file is only replaced with ``overwrite=True``. The data's index is
+checked to read back equal before anything is written, so a saved file always
+loads; a file that is not a complete fit raises ``ValueError`` on loading.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,9 +36,61 @@ FORMAT_VERSION = 1
 _REGISTRY: dict[str, type["FitResult"]] = {}
 
 
-def index_to_json(index: pd.Index) -> dict[str, Any]:
-    """A JSON-ready description of a pandas index that :func:`index_from_json` inverts."""
-    name = index.name
+def _name_to_json(name: Any) -> Any:
+    """An index name as JSON; a tuple becomes ``{"tuple": [...]}``, not a list, to stay a tuple."""
+    if isinstance(name, tuple):
+        return {"tuple": [_name_to_json(v) for v in name]}
+    if isinstance(name, np.generic):
+        return name.item()
+    return name
+
+
+def _name_from_json(obj: Any) -> Any:
+    if isinstance(obj, dict) and "tuple" in obj:
+        return tuple(_name_from_json(v) for v in obj["tuple"])
+    if isinstance(obj, list):
+        # files written before tuple names were marked hold them as lists
+        return tuple(_name_from_json(v) for v in obj)
+    return obj
+
+
+def _freq_to_json(index: pd.Index) -> str | None:
+    """The index's frequency string, or ``None`` when it has none or the string cannot rebuild it.
+
+    A custom business day with holidays, for instance, is written ``"C"``, which
+    reads back without the holidays and no longer matches the dates.
+    """
+    freq = index.freq
+    if freq is None:
+        return None
+    try:
+        rebuilt = pd.tseries.frequencies.to_offset(freq.freqstr)
+    except ValueError:
+        rebuilt = None
+    if rebuilt != freq:
+        warnings.warn(
+            f"the frequency {freq!r} of the {type(index).__name__} cannot be written to "
+            f"the file; it is saved without a frequency (the labels are kept exactly). "
+            f"Set the frequency again after loading if you need it.",
+            UserWarning,
+            # the caller of fit.save: save -> _state -> index_to_json -> ... -> here
+            stacklevel=6,
+        )
+        return None
+    return freq.freqstr
+
+
+def _tz_name(tz) -> str:
+    # zoneinfo has .key, pytz .zone; str() of either is the IANA name as well
+    return str(getattr(tz, "key", None) or getattr(tz, "zone", None) or tz)
+
+
+def _index_to_json(index: pd.Index) -> dict[str, Any]:
+    name = _name_to_json(index.name)
+    if isinstance(index, pd.MultiIndex):
+        return {"kind": "multi", "names": [_name_to_json(n) for n in index.names],
+                "levels": [_index_to_json(index.get_level_values(i))
+                           for i in range(index.nlevels)]}
     if isinstance(index, pd.RangeIndex):
         return {"kind": "range", "start": int(index.start), "stop": int(index.stop),
                 "step": int(index.step), "name": name}
@@ -41,28 +98,91 @@ def index_to_json(index: pd.Index) -> dict[str, Any]:
         return {"kind": "period", "freq": index.freqstr, "values": [str(p) for p in index],
                 "name": name}
     if isinstance(index, pd.DatetimeIndex):
-        return {"kind": "datetime", "values": [ts.isoformat() for ts in index],
-                "freq": index.freqstr, "tz": str(index.tz) if index.tz else None, "name": name}
+        # instants in UTC plus the zone: wall times with their offsets would mix
+        # offsets across a daylight-saving change and not parse back as one zone
+        utc = index if index.tz is None else index.tz_convert("UTC")
+        return {"kind": "datetime", "values": [ts.isoformat() for ts in utc],
+                "freq": _freq_to_json(index),
+                "tz": None if index.tz is None else _tz_name(index.tz),
+                "unit": index.unit, "name": name}
+    if isinstance(index, pd.TimedeltaIndex):
+        # integer counts of `unit`: exact, NaT included
+        return {"kind": "timedelta", "values": [int(v) for v in index.asi8], "unit": index.unit,
+                "freq": _freq_to_json(index), "name": name}
     values = index.to_numpy()
     if values.dtype.kind in "iu":
         return {"kind": "int", "values": [int(v) for v in values], "name": name}
     if values.dtype.kind == "f":
         return {"kind": "float", "values": [float(v) for v in values], "name": name}
+    if values.dtype.kind == "b":
+        return {"kind": "bool", "values": [bool(v) for v in values], "name": name}
     return {"kind": "str", "values": [str(v) for v in values], "name": name}
 
 
+def index_to_json(index: pd.Index) -> dict[str, Any]:
+    """A JSON-ready description of a pandas index that :func:`index_from_json` inverts.
+
+    Range, integer, float, boolean and string indexes, ``PeriodIndex``,
+    ``DatetimeIndex`` (time zone and frequency included), ``TimedeltaIndex``
+    and ``MultiIndex`` of these are written exactly, with their names (tuple
+    names included). A frequency that its string cannot rebuild (a custom
+    business day with holidays) is dropped with a ``UserWarning``; the labels
+    are kept.
+
+    Raises
+    ------
+    ValueError
+        If the index would not read back equal (e.g. an object index of mixed
+        types, or a time zone without a name), so that no file is written that
+        cannot be loaded or loads different labels.
+    """
+    obj = _index_to_json(index)
+    try:
+        back = index_from_json(json.loads(json.dumps(obj)))
+        same = back.equals(index) and list(back.names) == list(index.names)
+        if same and isinstance(index, pd.DatetimeIndex):
+            same = str(back.tz) == str(index.tz)
+        problem = "" if same else f"it would read back as {back[:3]!r}"
+    except Exception as exc:  # any failure to rebuild is a file that could not be loaded
+        problem = f"it would not read back ({type(exc).__name__}: {exc})"
+    if problem:
+        raise ValueError(
+            f"cannot save the data's {type(index).__name__} (dtype {index.dtype}, names "
+            f"{list(index.names)}, first labels {list(index[:3])}): {problem}. Save works with "
+            f"range, integer, float, string, period, datetime (named time zone), timedelta "
+            f"and multi indexes; convert the labels to one of those before fitting, e.g. "
+            f"data.reset_index(drop=True), data.index = data.index.astype(str) or "
+            f"data.index = data.index.tz_convert('UTC')."
+        )
+    return obj
+
+
 def index_from_json(obj: dict[str, Any]) -> pd.Index:
+    """Rebuild the index described by :func:`index_to_json`."""
     kind = obj["kind"]
-    name = obj.get("name")
+    name = _name_from_json(obj.get("name"))
+    if kind == "multi":
+        levels = [index_from_json(level) for level in obj["levels"]]
+        return pd.MultiIndex.from_arrays(levels, names=[_name_from_json(n) for n in obj["names"]])
     if kind == "range":
         return pd.RangeIndex(obj["start"], obj["stop"], obj["step"], name=name)
     if kind == "period":
         return pd.PeriodIndex(obj["values"], freq=obj["freq"], name=name)
     if kind == "datetime":
-        idx = pd.DatetimeIndex(obj["values"], name=name)
+        if obj.get("tz"):
+            # also reads older files, which wrote wall times with their offsets
+            idx = pd.DatetimeIndex(pd.to_datetime(obj["values"], utc=True), name=name)
+            idx = idx.tz_convert(obj["tz"])
+        else:
+            idx = pd.DatetimeIndex(obj["values"], name=name)
+        if obj.get("unit"):
+            idx = idx.as_unit(obj["unit"])
         if obj.get("freq"):
             idx = pd.DatetimeIndex(idx, freq=obj["freq"])
         return idx
+    if kind == "timedelta":
+        values = np.array(obj["values"], dtype=np.int64).view(f"m8[{obj['unit']}]")
+        return pd.TimedeltaIndex(values, freq=obj.get("freq"), name=name)
     return pd.Index(obj["values"], name=name)
 
 
@@ -144,13 +264,20 @@ class FitResult:
         Parameters
         ----------
         overwrite : bool
-            Replace an existing file. Without it an existing file raises
-            ``FileExistsError`` and is left untouched.
+            Replace an existing file (keeping its permission bits). Without it
+            an existing file raises ``FileExistsError`` and is left untouched,
+            also one that appears while this one is being written.
 
         Returns
         -------
         pathlib.Path
             The file written.
+
+        Raises
+        ------
+        ValueError
+            If the data's index cannot be written so that it reads back equal
+            (see :func:`index_to_json`); nothing is written then.
         """
         path = Path(path)
         if path.suffix != ".npz":
@@ -185,44 +312,132 @@ class FitResult:
             with open(tmp, "wb") as fh:
                 np.savez_compressed(fh, **arrays)
 
-        write_atomic(path, write)
+        # overwrite=False also guards the move into place: a file that appears
+        # while this one is written is not replaced
+        write_atomic(path, write, overwrite=overwrite)
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FitResult":
-        """Read a fit written by :meth:`save` (no pickle)."""
-        return load(path)
+        """Read a fit written by :meth:`save` (no pickle).
+
+        Called on a model's result class (e.g. ``ARFit.load``), the file must
+        hold a fit of that class, else ``TypeError``; :func:`probmodels.load`
+        reads any model's fit.
+        """
+        return _load(path, cls)
+
+
+_EXPECTED = "expected a .npz file written by fit.save()"
+# header entries every file of FORMAT_VERSION has, and their JSON types
+_HEADER_TYPES: dict[str, type] = {
+    "model": str, "method": str, "seed": int, "options": dict, "diagnostics": dict,
+    "draw_names": list, "sample_stat_names": list, "model_state": dict,
+}
 
 
 def load(path: str | os.PathLike) -> FitResult:
-    """Load a fit saved with :meth:`FitResult.save`; returns the model's result class."""
+    """Load a fit saved with :meth:`FitResult.save`; returns the model's result class.
+
+    Raises
+    ------
+    FileNotFoundError
+        If neither ``path`` nor ``path + ".npz"`` exists.
+    ValueError
+        If the file is not a complete fit written by :meth:`FitResult.save`
+        (another kind of file, a truncated or corrupt one, another format
+        version or an unknown model).
+    """
+    return _load(path, FitResult)
+
+
+def _load(path: str | os.PathLike, expected: type[FitResult]) -> FitResult:
     path = Path(path)
     if not path.exists() and path.with_name(path.name + ".npz").exists():
         path = path.with_name(path.name + ".npz")
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no fit file at {path} (nor {path.name}.npz next to it); check the path, "
+            f"the file is the one fit.save() returned."
+        )
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; {_EXPECTED}.")
+    # numpy leaves its own handle open when a zip fails to parse, so pass it ours
+    with open(path, "rb") as fh:
+        try:
+            npz = np.load(fh, allow_pickle=False)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            # an empty file is an EOFError, text or pickles a ValueError
+            raise ValueError(
+                f"{path} is not a probmodels fit file ({type(exc).__name__}: {exc}); {_EXPECTED}."
+            ) from exc
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise ValueError(
+                f"{path} holds a single NumPy array (.npy), not a probmodels fit file; {_EXPECTED}."
+            )
+        try:
+            with npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise ValueError(
+                f"{path} is truncated or corrupt ({type(exc).__name__}: {exc}); {_EXPECTED}."
+            ) from exc
+    meta = arrays.pop("__meta__", None)
+    if not (isinstance(meta, np.ndarray) and meta.ndim == 0 and meta.dtype.kind == "U"):
+        raise ValueError(f"{path} has no probmodels metadata; {_EXPECTED}.")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
+        header = json.loads(str(meta))
+    except ValueError as exc:
         raise ValueError(
-            f"{path} is not a probmodels fit file ({exc}); expected a .npz written by fit.save()."
+            f"{path} has unreadable probmodels metadata (not JSON: {exc}); {_EXPECTED}."
         ) from exc
-    if "__meta__" not in arrays:
-        raise ValueError(f"{path} has no probmodels metadata; expected a file written by fit.save().")
-    header = json.loads(str(arrays.pop("__meta__")))
+    if not isinstance(header, dict):
+        raise ValueError(
+            f"{path} has probmodels metadata of type {type(header).__name__}, expected a JSON "
+            f"object; {_EXPECTED}."
+        )
     if header.get("format_version") != FORMAT_VERSION:
         raise ValueError(
             f"{path} has format version {header.get('format_version')}, this probmodels "
             f"reads version {FORMAT_VERSION}; load it with the version that saved it."
+        )
+    bad = [f"{k} (missing)" if k not in header else
+           f"{k} (expected a JSON {t.__name__}, found {type(header[k]).__name__})"
+           for k, t in _HEADER_TYPES.items() if not isinstance(header.get(k), t)]
+    if bad:
+        raise ValueError(
+            f"{path} has incomplete metadata, bad entries: {', '.join(bad)}; {_EXPECTED}."
         )
     model_name = header["model"]
     if model_name not in _REGISTRY:
         # importing the models registers their result classes
         import probmodels.models  # noqa: F401
     if model_name not in _REGISTRY:
-        raise ValueError(f"{path} holds a fit of unknown model {model_name!r}.")
+        raise ValueError(
+            f"{path} holds a fit of unknown model {model_name!r}; known models: "
+            f"{sorted(_REGISTRY)}. Load it with the probmodels that saved it."
+        )
+    result_cls = _REGISTRY[model_name]
+    if not issubclass(result_cls, expected):
+        raise TypeError(
+            f"{path} holds a fit of class {result_cls.__name__} (model {model_name}), not "
+            f"{expected.__name__}; load it with probmodels.load(path), which returns the "
+            f"class the file holds."
+        )
+    names = {"draws": header["draw_names"], "sample_stats": header["sample_stat_names"]}
+    if not all(isinstance(k, str) for keys in names.values() for k in keys):
+        raise ValueError(
+            f"{path} has non-string entries in draw_names or sample_stat_names "
+            f"({names}); {_EXPECTED}."
+        )
+    missing = [f"{group}/{k}" for group, keys in names.items() for k in keys
+               if f"{group}/{k}" not in arrays]
+    missing += [] if "losses" in arrays else ["losses"]
+    if missing:
+        raise ValueError(f"{path} lacks the arrays {missing}; the file is incomplete, {_EXPECTED}.")
     common = {
-        "draws": {k: arrays[f"draws/{k}"] for k in header["draw_names"]},
-        "sample_stats": {k: arrays[f"sample_stats/{k}"] for k in header["sample_stat_names"]},
+        "draws": {k: arrays[f"draws/{k}"] for k in names["draws"]},
+        "sample_stats": {k: arrays[f"sample_stats/{k}"] for k in names["sample_stats"]},
         "losses": arrays["losses"],
         "method": header["method"],
         "seed": header["seed"],
@@ -230,7 +445,13 @@ def load(path: str | os.PathLike) -> FitResult:
         "diagnostics": header["diagnostics"],
     }
     extra = {k[len("extra/"):]: v for k, v in arrays.items() if k.startswith("extra/")}
-    return _REGISTRY[model_name]._from_state(common, header["model_state"], extra)
+    try:
+        return result_cls._from_state(common, header["model_state"], extra)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise ValueError(
+            f"{path} has an incomplete or corrupt {model_name} state "
+            f"({type(exc).__name__}: {exc}); {_EXPECTED}."
+        ) from exc
 
 
 def _jsonable(obj):

@@ -124,7 +124,8 @@ def test_stationarity_in_index_matches_saved_fit(report):
     assert float(match.group(1)) == pytest.approx(fit.stationarity_probability(), abs=5e-4)
 
 
-def test_existing_report_is_never_overwritten(tmp_path, monkeypatch, capsys):
+def _fake_reports(monkeypatch) -> list:
+    """Replace the demo's sections by one that writes a file; returns the folders it got."""
     calls = []
 
     def fake_report(out_dir, seed, quick):
@@ -133,6 +134,11 @@ def test_existing_report_is_never_overwritten(tmp_path, monkeypatch, capsys):
         return cli.ReportSection("Fake", "[fake](fake.txt)", ("fake.txt",))
 
     monkeypatch.setattr(cli, "REPORTS", [fake_report])
+    return calls
+
+
+def test_existing_report_is_never_overwritten(tmp_path, monkeypatch, capsys):
+    calls = _fake_reports(monkeypatch)
     out = tmp_path / "r"
     out.mkdir()
     (out / "mine.txt").write_text("user data")
@@ -162,6 +168,60 @@ def test_out_that_is_a_file_is_rejected(tmp_path):
     with pytest.raises(FileExistsError, match="is an existing file, not a folder"):
         cli.new_report_dir(target)
     assert target.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("out, cwd, expected", [
+    (".", "work", "work/report"),
+    ("", "work", "work/report"),
+    ("..", "work", "report"),
+    ("work/..", ".", "report"),
+])
+def test_out_naming_a_folder_by_position_gets_a_report_folder_inside(
+        out, cwd, expected, tmp_path, monkeypatch, capsys):
+    calls = _fake_reports(monkeypatch)
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "mine.txt").write_text("user data")
+    monkeypatch.chdir(tmp_path / cwd)
+
+    assert cli.main(["demo", "--out", out]) == 0
+    assert cli.main(["demo", "--out", out]) == 0  # the second run must not reuse the first folder
+    printed = capsys.readouterr()
+
+    first, second = tmp_path / expected, tmp_path / (expected + "-2")
+    assert [c.resolve() for c in calls] == [first, second]
+    for folder in (first, second):
+        assert sorted(p.name for p in folder.iterdir()) == ["fake.txt", "index.md"]
+    # the path printed last is where the second report is, relative to the working folder
+    assert (tmp_path / cwd / printed.out.splitlines()[-1]).resolve() == second / "index.md"
+    assert "exists and is not empty" in printed.err
+    assert (tmp_path / "work" / "mine.txt").read_text() == "user data"
+
+
+@pytest.mark.parametrize("out, message", [
+    ("f.txt", r"'f\.txt' is an existing file, not a folder; pass a folder path"),
+    ("f.txt/sub", r"'f\.txt/sub' cannot be a folder: 'f\.txt' is a file; pass a folder path"),
+    ("f.txt/a/b", r"'f\.txt/a/b' cannot be a folder: 'f\.txt' is a file"),
+])
+def test_out_that_is_or_lies_under_a_file_exits_with_usage(
+        out, message, tmp_path, monkeypatch, capsys):
+    calls = _fake_reports(monkeypatch)
+    (tmp_path / "f.txt").write_text("not a folder")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["demo", "--out", out])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: probmodels demo")
+    assert re.search(r"probmodels demo: error: argument --out: " + message, err), err
+    assert calls == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]
+    assert (tmp_path / "f.txt").read_text() == "not a folder"
+
+
+def test_report_dir_under_a_file_is_rejected(tmp_path):
+    (tmp_path / "f.txt").write_text("not a folder")
+    with pytest.raises(NotADirectoryError, match="is a file; pass a folder path"):
+        cli.new_report_dir(tmp_path / "f.txt" / "sub")
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -270,6 +270,106 @@ def test_summary_mean_matches_numpy(arrays, data):
 
 
 # --------------------------------------------------------------------------
+# model comparison: compare_loo against az.loo of each model
+# --------------------------------------------------------------------------
+
+
+def _shifted_model(arrays, shift, ll=None):
+    """The model y ~ Normal(mu + shift, 1) on the same observations as ``arrays``."""
+    y = arrays["observed_data"]["y"]
+    mu = arrays["posterior"]["mu"] + shift
+    if ll is None:
+        ll = -0.5 * (y - mu[..., None]) ** 2 - 0.5 * np.log(2 * np.pi)
+    return export.to_arviz(posterior={"mu": mu}, log_likelihood={"y": ll},
+                           observed_data={"y": y}, coords={"time": TIME}, dims={"y": ["time"]})
+
+
+def _loo(data):
+    """(elpd, p, se, elpd_i, max Pareto k, good k) of az.loo in either ArviZ version."""
+    r = az.loo(data, pointwise=True)
+    if ARVIZ_1:
+        return r.elpd, r.p, r.se, r.elpd_i.values, float(r.pareto_k.max()), r.good_k
+    return r.elpd_loo, r.p_loo, r.se, r.loo_i.values, float(r.pareto_k.max()), r.good_k
+
+
+def test_compare_loo_matches_loo_of_each_model(arrays):
+    models = {name: _shifted_model(arrays, shift)
+              for name, shift in [("shift 1.5", 1.5), ("exact", 0.0), ("shift 0.5", 0.5)]}
+    table = export.compare_loo(models)
+
+    assert list(table.columns) == list(export.COMPARE_COLUMNS)
+    assert list(export.COMPARE_COLUMNS) == ["rank", "elpd_loo", "p_loo", "elpd_diff", "weight",
+                                            "se", "dse", "warning"]
+    assert table.index.name == "model"
+    loo = {name: _loo(data) for name, data in models.items()}
+    # best first: the model that generated nothing shifted predicts best
+    assert list(table.index) == sorted(models, key=lambda m: -loo[m][0])
+    assert list(table.index) == ["exact", "shift 0.5", "shift 1.5"]
+    np.testing.assert_array_equal(table["rank"].to_numpy(), [0, 1, 2])
+    best = loo["exact"]
+    n = N_OBS
+    for name, (elpd, p, se, elpd_i, _, _) in loo.items():
+        row = table.loc[name]
+        # the same PSIS computation on the same draws: equal to rounding
+        np.testing.assert_allclose(row["elpd_loo"], elpd, rtol=1e-12)
+        np.testing.assert_allclose(row["p_loo"], p, rtol=1e-10)
+        np.testing.assert_allclose(row["se"], se, rtol=1e-12)
+        # ArviZ < 1 takes the pointwise variance with ddof=0, ArviZ >= 1 with ddof=1
+        np.testing.assert_allclose(row["se"], np.sqrt(n * np.var(elpd_i, ddof=int(ARVIZ_1))),
+                                   rtol=1e-10)
+        # elpd_diff in ArviZ < 1's sign: how much worse than the best, >= 0
+        np.testing.assert_allclose(row["elpd_diff"], best[0] - elpd, rtol=1e-10, atol=1e-12)
+        diff_i = best[3] - elpd_i
+        np.testing.assert_allclose(row["dse"], np.sqrt(n * np.var(diff_i)), rtol=1e-10,
+                                   atol=1e-12)
+        assert not row["warning"]
+    assert table.loc["exact", "elpd_diff"] == 0.0 and table.loc["exact", "dse"] == 0.0
+    assert (table["elpd_diff"].iloc[1:] > 0.1).all()
+
+    # stacking weights: on the simplex, and no single model scores better than the mix
+    w = table["weight"].to_numpy()
+    assert (w >= 0).all() and (w <= 1 + 1e-9).all()
+    np.testing.assert_allclose(w.sum(), 1.0, atol=1e-6)
+    elpd_ik = np.stack([loo[m][3] for m in table.index], axis=1)  # (time, model)
+
+    def score(weights):
+        return np.sum(np.log(np.exp(elpd_ik) @ weights))
+
+    # the optimiser stops at ~1e-6 of the optimum
+    assert all(score(w) >= score(vertex) - 1e-6 for vertex in np.eye(len(w)))
+
+
+def test_compare_loo_warning_flags_large_pareto_k(arrays):
+    rng = np.random.default_rng(5)
+    ll = arrays["log_likelihood"]["y"].copy()
+    # weights exp(z^2) of the LOO ratio for point 0 have a tail index of 2: k ~ 1
+    ll[:, :, 0] = -rng.normal(size=(N_CHAIN, N_DRAW)) ** 2
+    models = {"fine": _shifted_model(arrays, 0.0), "heavy": _shifted_model(arrays, 0.0, ll)}
+    with pytest.warns(UserWarning, match="shape parameter of Pareto"):
+        table = export.compare_loo(models)
+        loo = {name: _loo(data) for name, data in models.items()}
+    for name, (*_, max_k, good_k) in loo.items():
+        assert table.loc[name, "warning"] == (max_k > good_k)
+    assert table["warning"].to_dict() == {"fine": False, "heavy": True}
+    assert table["warning"].dtype == bool
+
+
+@pytest.mark.parametrize(
+    "models, error, match",
+    [
+        ({}, ValueError, "non-empty mapping of model name"),
+        ([1, 2], ValueError, "non-empty mapping of model name"),
+        ({1: None}, TypeError, "model names to be strings"),
+        ({"a": {"posterior": None}}, TypeError, r"models\['a'\]: expected an arviz.InferenceData"),
+    ],
+    ids=["empty", "list", "int-name", "dict-value"],
+)
+def test_compare_loo_bad_input_raises(models, error, match):
+    with pytest.raises(error, match=match):
+        export.compare_loo(models)
+
+
+# --------------------------------------------------------------------------
 # netCDF files
 # --------------------------------------------------------------------------
 
@@ -291,7 +391,7 @@ def test_netcdf_overwrite_replaces_whole_file(arrays, tmp_path):
     path = tmp_path / "fit.nc"
     export.save_netcdf(_export(arrays), path)
     other = _arrays(seed=1)
-    export.save_netcdf(_export(other), path)
+    export.save_netcdf(_export(other), path, overwrite=True)
     loaded = export.load_netcdf(path)
     np.testing.assert_array_equal(
         export.get_group(loaded, "posterior")["mu"].values, other["posterior"]["mu"]
@@ -312,7 +412,7 @@ def test_failed_write_leaves_existing_file_intact(arrays, data, tmp_path, monkey
 
     monkeypatch.setattr(type(new), "to_netcdf", half_write)
     with pytest.raises(OSError, match="No space left"):
-        export.save_netcdf(new, path)
+        export.save_netcdf(new, path, overwrite=True)
     monkeypatch.undo()
 
     assert targets and targets[0] != path and targets[0].parent == path.parent
@@ -322,6 +422,39 @@ def test_failed_write_leaves_existing_file_intact(arrays, data, tmp_path, monkey
         arrays["posterior"]["mu"],
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.nc"]
+
+
+def test_save_refuses_to_overwrite_without_overwrite_true(arrays, data, tmp_path):
+    path = export.save_netcdf(data, tmp_path / "fit.nc")
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match=r"fit\.nc' already exists; pass overwrite=True"):
+        export.save_netcdf(_export(_arrays(seed=1)), path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.nc"]
+
+
+def test_save_refuses_a_file_that_appears_while_writing(data, tmp_path, monkeypatch):
+    """The existence check and the move into place are one step: a file created
+    by someone else after the check is kept, not replaced."""
+    path = tmp_path / "fit.nc"
+    to_netcdf = type(data).to_netcdf
+
+    def racing_write(self, filename, *args, **kwargs):
+        path.write_bytes(b"someone else's file")
+        return to_netcdf(self, filename, *args, **kwargs)
+
+    monkeypatch.setattr(type(data), "to_netcdf", racing_write)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        export.save_netcdf(data, path)
+    assert path.read_bytes() == b"someone else's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.nc"]
+
+
+def test_load_plain_netcdf_without_arviz_groups_raises(tmp_path):
+    path = tmp_path / "plain.nc"
+    xr.Dataset({"a": ("x", np.arange(3.0))}).to_netcdf(path, engine="h5netcdf")
+    with pytest.raises(ValueError, match=r"plain\.nc' to hold ArviZ groups .*found none"):
+        export.load_netcdf(path)
 
 
 def test_load_missing_file_raises(tmp_path):

@@ -797,7 +797,7 @@ def compare_orders(data, orders: Sequence[int] = range(1, 11), *,
     so all are scored on the same time steps; comparing orders on different
     steps would be meaningless.
     """
-    import arviz as az
+    from probmodels.export import compare_loo
 
     orders = sorted({check_int(p, "order", minimum=1) for p in orders})
     if not orders:
@@ -806,9 +806,7 @@ def compare_orders(data, orders: Sequence[int] = range(1, 11), *,
     seed = resolve_seed(seed)
     fits = {p: BayesianAR(p, priors=priors, hold_back=hold_back).fit(
         data, method=method, seed=seed, progress=progress, **options) for p in orders}
-    with warnings.catch_warnings():
-        # ArviZ 0.23's compare sorts with inplace=True, which pandas 3.1 deprecates
-        warnings.filterwarnings("ignore", message="The inplace keyword")
-        table = az.compare({f"AR({p})": fit.to_arviz() for p, fit in fits.items()}, ic="loo")
+    # the same table under ArviZ 0.23 and >= 1.0 (see probmodels.export.compare_loo)
+    table = compare_loo({f"AR({p})": fit.to_arviz() for p, fit in fits.items()})
     best = int(str(table.index[0])[3:-1])
     return OrderComparison(table=table, fits=fits, best_order=best, hold_back=hold_back)

@@ -120,7 +120,7 @@ from probmodels import _priors
 from probmodels._validation import (check_choice, check_float, check_int, check_keys, check_options,
                                     check_seed)
 from probmodels.data import as_data_matrix
-from probmodels.infer import NUTSRun, psis_khat, resolve_seed, run_nuts, run_svi
+from probmodels.infer import NUTSRun, limit_threads, psis_khat, resolve_seed, run_nuts, run_svi
 from probmodels.results import FitResult, index_from_json, index_to_json
 
 __all__ = [
@@ -144,11 +144,11 @@ MAX_PLATE_NESTING = 1  # data (dim -1); component (dim -1) is a sibling, not nes
 #: defaults of the options each method accepts (documented in GaussianMixture.fit)
 SVI_DEFAULTS: dict[str, Any] = {
     "num_starts": 5, "steps": None, "lr": 0.002, "num_particles": 8, "num_samples": 4000,
-    "resample": True, "subsample_size": None, "jit_compile": True,
+    "resample": True, "subsample_size": None, "jit_compile": True, "num_threads": 1,
 }
 NUTS_DEFAULTS: dict[str, Any] = {
     "num_samples": 1000, "warmup_steps": 1000, "num_chains": 2, "enumerate": False,
-    "jit_compile": True, "target_accept_prob": 0.8, "max_tree_depth": 10,
+    "jit_compile": True, "target_accept_prob": 0.8, "max_tree_depth": 10, "num_threads": 1,
 }
 #: most SVI steps of the full-data refinement when ``steps`` is left at None; the
 #: shared convergence rule (window of :data:`SVI_WINDOW` steps) usually stops it earlier
@@ -230,10 +230,11 @@ class _Layout:
                 "sigma": (K,) if self.spherical else (K, D), "L_omega": (K, D, D)}[name]
 
     def dims(self, name: str) -> list[str]:
+        """ArviZ dims of an exported variable (``Omega``: the correlations, see ``to_arviz``)."""
         return {"pi": ["component"],
                 "mu": ["component"] if self.univariate else ["component", "feature"],
                 "sigma": ["component"] if self.spherical else ["component", "feature"],
-                "L_omega": ["component", "feature", "feature_j"]}[name]
+                "Omega": ["component", "feature_pair"]}[name]
 
     def num_parameters(self) -> int:
         """Free parameters, for BIC: weights, means and covariances."""
@@ -730,11 +731,43 @@ class GaussianMixture:
     # ---------------------------------------------------------------- fit
     def _check_data(self, data, name="x"):
         values, index, names = as_data_matrix(data, name=name)
-        if values.shape[0] < self.n_components:
+        N, D = values.shape
+        K = self.n_components
+        if not isinstance(data, (pd.DataFrame, pd.Series)) and D > N:
+            warnings.warn(
+                f"GaussianMixture orientation check: {name} has shape {values.shape}, read as "
+                f"{N} data points (rows) of {D} features (columns). Rows are observations; if "
+                f"each row is a feature, pass the transpose ({name}.T).",
+                UserWarning, stacklevel=3,
+            )
+        if N <= K:
+            # with N = K the maximum-likelihood start puts each component on one point with
+            # zero spread, where the density is unbounded: no mode, no Laplace approximation
+            relation = "is larger than" if K > N else "equals"
+            fix = f"Use n_components <= {N - 1} or pass more data." if N > 1 else "Pass more data."
             raise ValueError(
-                f"n_components={self.n_components} is larger than the number of data points "
-                f"({values.shape[0]}); each component needs data. Use n_components <= "
-                f"{values.shape[0]} or pass more data."
+                f"n_components={K} {relation} the number of data points ({N}); a mixture "
+                f"needs more points than components (a component with a single point collapses "
+                f"onto it with zero spread, where the likelihood is unbounded). {fix}"
+            )
+        # a feature without spread has no finite Gaussian density (sigma -> 0); numerically
+        # zero is a spread below 1e-12 of its level (fits at 1e-11 still had k-hat < 0.7)
+        spread = values.std(0)
+        level = np.abs(values).max(0)
+        flat = np.flatnonzero(spread <= 1e-12 * level)
+        if flat.size:
+            j = int(flat[0])
+            got = f"standard deviation {spread[j]:.3g} at values around {values[0, j]:.6g}"
+            if D == 1:
+                raise ValueError(
+                    f"{name} is constant ({got}); a Gaussian component needs a positive spread. "
+                    f"Pass data with more than one distinct value."
+                )
+            raise ValueError(
+                f"feature {names[j]!r} (column {j}) of {name} is constant ({got}); a Gaussian "
+                f"component needs a positive spread in every feature (constant: "
+                f"{[names[i] for i in flat]}). Drop it, e.g. df.drop(columns=[{names[j]!r}]) "
+                f"or np.delete({name}, {j}, axis=1)."
             )
         return values, index, names
 
@@ -772,7 +805,10 @@ class GaussianMixture:
         Parameters
         ----------
         data : pandas.DataFrame, pandas.Series, numpy.ndarray or list
-            Rows are data points, columns features (a Series or 1-D array is one feature).
+            Rows are data points, columns features (a Series or 1-D array is one
+            feature); more rows than ``n_components``, and no constant feature.
+            A DataFrame's column names are kept: the predictors match a
+            DataFrame ``x`` by name.
         method : {"svi", "nuts"}
             ``"svi"`` (default): the full-rank Gaussian guide of the module
             docstring, started at the best of several Laplace approximations,
@@ -801,10 +837,25 @@ class GaussianMixture:
             model with ``z`` enumerated, about 5 times slower, same posterior),
             ``jit_compile`` (True: compile the potential with the PyTorch JIT),
             ``target_accept_prob`` (0.8), ``max_tree_depth`` (10).
+            Both: ``num_threads`` (1): torch threads during the fit, restored
+            afterwards (small models run fastest on one; ``None`` leaves torch's
+            setting alone).
 
         Returns
         -------
         GMMFit
+
+        Raises
+        ------
+        ValueError
+            ``n_components`` is not below the number of rows, or a feature is
+            constant (zero spread, or below 1e-12 of its level).
+
+        Warns
+        -----
+        UserWarning
+            "orientation check": an array (not a DataFrame) with more columns
+            than rows; pass ``x.T`` if its rows are features.
         """
         method = check_choice(method, "method", METHODS)
         opts = check_options(options, method, SVI_DEFAULTS if method == "svi" else NUTS_DEFAULTS)
@@ -817,10 +868,12 @@ class GaussianMixture:
         priors = self.resolved_priors(x)
         start = time.perf_counter()
         if method == "svi":
-            draws, losses, diagnostics = _fit_svi(x, wt, priors, layout, opts, seed, progress)
+            with limit_threads(opts["num_threads"]):
+                draws, losses, diagnostics = _fit_svi(x, wt, priors, layout, opts, seed, progress)
             sample_stats: dict[str, np.ndarray] = {}
         else:
-            draws, run = _fit_nuts(x, wt, priors, layout, opts, seed, progress)
+            with limit_threads(opts["num_threads"]):
+                draws, run = _fit_nuts(x, wt, priors, layout, opts, seed, progress)
             losses = np.empty(0)
             sample_stats = {"diverging": run.diverging}
             diagnostics = {"divergences": int(run.diverging.sum()), "chain_seeds": run.chain_seeds}
@@ -838,6 +891,7 @@ class GaussianMixture:
         return GMMFit(draws=draws, method=method, seed=seed, losses=losses, options=opts,
                       diagnostics=diagnostics, sample_stats=sample_stats, gmm=self,
                       data=values, index=index, feature_names=tuple(names),
+                      named_features=isinstance(data, pd.DataFrame),
                       sample_weight=w, priors_used=priors)
 
 
@@ -1147,12 +1201,18 @@ class GMMFit(FitResult):
     or ``(K, D)``, ``sigma`` ``(K,)`` or ``(K, D)``, ``L_omega`` ``(K, D, D)``
     (``"full"``, ``D > 1``). Components are ordered by their mean (1-D) or
     relabelled to the pivot (``D > 1``, see the module docstring).
+
+    ``named_features`` is True when the fit saw a DataFrame: a DataFrame ``x``
+    given to the predictors is then matched to ``feature_names`` by column name
+    (reordered; missing or extra columns raise), as scikit-learn does. Arrays
+    are taken by position.
     """
 
     gmm: GaussianMixture | None = None
     data: np.ndarray | None = None                      # (data, feature) float64
     index: pd.Index | None = None
     feature_names: tuple[str, ...] = ()
+    named_features: bool = False
     sample_weight: np.ndarray | None = None
     priors_used: dict[str, Any] = field(default_factory=dict)
 
@@ -1173,7 +1233,18 @@ class GMMFit(FitResult):
 
     def _check_x(self, x) -> torch.Tensor:
         D = self.data.shape[1]
-        values, _, _ = as_data_matrix(x, name="x")
+        values, _, names = as_data_matrix(x, name="x")
+        if self.named_features and isinstance(x, pd.DataFrame):
+            missing = [n for n in self.feature_names if n not in names]
+            extra = [n for n in names if n not in self.feature_names]
+            if missing or extra:
+                raise ValueError(
+                    f"x must have the columns the mixture was fitted on, "
+                    f"{list(self.feature_names)}, got {list(names)} (missing {missing}, extra "
+                    f"{extra}); select them, e.g. x[{list(self.feature_names)}], or pass an "
+                    f"array to match columns by position."
+                )
+            values = values[:, [names.index(n) for n in self.feature_names]]
         if values.shape[1] != D:
             raise ValueError(
                 f"x must have {D} feature(s) like the data the mixture was fitted on "
@@ -1299,12 +1370,28 @@ class GMMFit(FitResult):
 
     def to_arviz(self, *, seed: int | None = None):
         """ArviZ data: posterior (dims ``component``, ``feature``), posterior_predictive,
-        log_likelihood (one value per data point, ``z`` summed out), observed_data
-        (and sample_stats for NUTS)."""
+        log_likelihood (one value per data point, ``z`` summed out, sample weights not
+        applied), observed_data (and sample_stats for NUTS).
+
+        The posterior holds ``pi``, ``mu`` and ``sigma`` and, for ``"full"`` covariance
+        in ``D > 1``, ``Omega`` ``(component, feature_pair)``: the correlations
+        ``Omega_k[i, j] = (L_k L_k^T)[i, j]`` for ``i > j`` (pairs in
+        ``np.tril_indices(D, -1)`` order, labelled ``"<feature j>,<feature i>"``).
+        The other entries of ``L_omega`` and ``Omega`` are fixed (zeros, ones) and
+        would be constant rows in ``az.summary``; ``fit.draws["L_omega"]`` keeps the
+        Cholesky factors.
+        """
         from probmodels.export import to_arviz
 
         layout = self.layout
+        names = list(self.feature_names)
         post = {k: np.asarray(v) for k, v in self.draws.items()}
+        coords = {"component": np.arange(self.n_components), "data": self.index, "feature": names}
+        if layout.full:
+            L = post.pop("L_omega")                                      # (chain, draw, K, D, D)
+            rows, cols = np.tril_indices(layout.D, -1)
+            post["Omega"] = (L @ np.swapaxes(L, -1, -2))[..., rows, cols]  # (chain, draw, K, pair)
+            coords["feature_pair"] = [f"{names[c]},{names[r]}" for r, c in zip(rows, cols)]
         dims = {k: layout.dims(k) for k in post}
         pp = self.posterior_predictive(seed=seed)
         obs = self.data
@@ -1313,12 +1400,8 @@ class GMMFit(FitResult):
             dims["x"] = ["data"]
         else:
             dims["x"] = ["data", "feature"]
-        coords = {"component": np.arange(self.n_components), "data": self.index,
-                  "feature": list(self.feature_names), "feature_j": list(self.feature_names)}
         if layout.univariate:
-            coords = {k: v for k, v in coords.items() if k in ("component", "data")}
-        elif not layout.full:
-            coords.pop("feature_j")
+            coords.pop("feature")
         attrs = {"inference_library": "pyro", "inference_library_version": pyro.__version__,
                  "model": repr(self.gmm), "method": self.method, "seed": int(self.seed)}
         ll = self.log_likelihood()
@@ -1355,6 +1438,7 @@ class GMMFit(FitResult):
             "priors_used": {k: _priors.to_json(v) for k, v in self.priors_used.items()},
             "index": index_to_json(self.index),
             "feature_names": list(self.feature_names),
+            "named_features": bool(self.named_features),
         }
         arrays = {"data": self.data}
         if self.sample_weight is not None:
@@ -1368,6 +1452,8 @@ class GMMFit(FitResult):
         priors_used = {k: _priors.from_json(v) for k, v in meta["priors_used"].items()}
         return cls(**common, gmm=gmm, data=np.ascontiguousarray(arrays["data"], dtype=np.float64),
                    index=index_from_json(meta["index"]), feature_names=tuple(meta["feature_names"]),
+                   # files written before the name check existed are matched by position
+                   named_features=bool(meta.get("named_features", False)),
                    sample_weight=arrays.get("sample_weight"), priors_used=priors_used)
 
 
@@ -1417,9 +1503,25 @@ def compare_components(data, n_components: Sequence[int] = range(1, 6), *,
 
     ``priors`` apply to every ``K`` (a ``pi`` prior fixes ``K``, so leave it out
     here). BIC uses the best log-likelihood among the posterior draws as the
-    maximised likelihood.
+    maximised likelihood. ``**options`` go to :meth:`GaussianMixture.fit`.
+
+    ``sample_weight`` is refused: PSIS-LOO takes one log-likelihood per row and
+    would ignore the weights that the fits and BIC use. Integer frequency
+    weights stand for replicated rows, so pass the replicated data
+    (``np.repeat(x, w, axis=0)``, or ``x.loc[x.index.repeat(w)]`` for a
+    DataFrame); other weights can be compared by BIC, ``fit.bic()`` of each
+    weighted fit.
     """
-    az = _import_arviz()
+    if "sample_weight" in options:
+        raise ValueError(
+            "compare_components does not take sample_weight: its PSIS-LOO uses one "
+            "log-likelihood per row and would ignore the weights that the fits and BIC use. "
+            "For integer frequency weights pass the replicated rows instead, "
+            "np.repeat(x, w, axis=0) (x.loc[x.index.repeat(w)] for a DataFrame); for other "
+            "weights compare GaussianMixture(k).fit(x, sample_weight=w).bic() across k."
+        )
+    from probmodels.export import compare_loo
+
     ks = sorted({check_int(k, "n_components", minimum=1) for k in n_components})
     if not ks:
         raise ValueError("n_components is empty; pass e.g. n_components=range(1, 6).")
@@ -1427,11 +1529,10 @@ def compare_components(data, n_components: Sequence[int] = range(1, 6), *,
     fits = {k: GaussianMixture(k, covariance=covariance, priors=priors).fit(
         data, method=method, seed=seed, progress=progress, **options) for k in ks}
     with warnings.catch_warnings():
-        # ArviZ 0.23's compare sorts with inplace=True, which pandas 3 deprecates; and it
-        # warns about large Pareto k, which the table's `warning` column reports
-        warnings.filterwarnings("ignore", message="The inplace keyword")
+        # ArviZ warns about large Pareto k, which the table's `warning` column reports;
+        # compare_loo gives the same table under ArviZ 0.23 and >= 1.0
         warnings.filterwarnings("ignore", message=r".*Pareto", category=UserWarning)
-        table = az.compare({f"K={k}": fit.to_arviz() for k, fit in fits.items()}, ic="loo")
+        table = compare_loo({f"K={k}": fit.to_arviz() for k, fit in fits.items()})
     table = table.copy()
     table["bic"] = [fits[int(str(i)[2:])].bic() for i in table.index]
     table["n_parameters"] = [fits[int(str(i)[2:])].layout.num_parameters() for i in table.index]
@@ -1577,7 +1678,8 @@ def demo_section(out_dir: Path, seed: int, quick: bool) -> dict:
     idata = fit.to_arviz()
     export.save_netcdf(idata, out("posterior.nc"))
     fit.save(out("fit.npz"))
-    summary = az.summary(idata, var_names=list(fit.layout.sites), kind="stats", round_to="none")
+    summary = az.summary(idata, var_names=list(idata.posterior.data_vars), kind="stats",
+                         round_to="none")
     summary.index.name = "parameter"
     summary.to_csv(out("summary.csv"))
     figure(lambda ax: fit.plot_clusters(ax=ax), out("clusters.png"))

@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyro
 import pyro.distributions as dist
 import pyro.poutine as poutine
@@ -64,16 +65,16 @@ def _reference_names(idata):
             "theta": post["pi"].sel(component=0).values}
 
 
-def _point_fit(gmm, x, values, num_draws=3):
-    """A GMMFit whose posterior is a point mass at ``values`` (isolates the predictors)."""
+def _point_fit(gmm, x, values, num_draws=3, names=None):
+    """A GMMFit whose posterior is a point mass at ``values`` (isolates the predictors);
+    ``names``: the columns of the DataFrame it was fitted on (None: an array)."""
     x = np.asarray(x, dtype=float).reshape(len(x), -1)
     draws = {k: np.broadcast_to(np.asarray(v, dtype=float), (1, num_draws) + np.shape(v)).copy()
              for k, v in values.items()}
     priors = gmm.resolved_priors(torch.as_tensor(x, dtype=F64))
-    import pandas as pd
-
     return GMMFit(draws=draws, method="svi", seed=0, gmm=gmm, data=x, index=pd.RangeIndex(len(x)),
-                  feature_names=tuple(f"x{j}" for j in range(x.shape[1])), priors_used=priors)
+                  feature_names=tuple(names or (f"x{j}" for j in range(x.shape[1]))),
+                  named_features=names is not None, priors_used=priors)
 
 
 def _brute_force(x, values, priors, layout_full):
@@ -287,6 +288,27 @@ def test_sampled_assignments_follow_the_responsibilities():
     np.testing.assert_array_equal(fit.predict(), resp.argmax(1))
 
 
+def test_predictors_match_dataframe_columns_by_name():
+    """Fitted on a DataFrame, every predictor takes a DataFrame's columns by name (as
+    scikit-learn does): reordered columns give the fitted order's answer, others raise."""
+    x, values, _ = ORACLE_CASES["2-D full"]
+    fit = _point_fit(GaussianMixture(2), x, values, names=("a", "b"))
+    df = pd.DataFrame(x, columns=["a", "b"])
+    swapped = df[["b", "a"]]
+    # the case can tell: taken by position, the swapped columns give other responsibilities
+    assert np.abs(fit.predict_proba(x[:, ::-1]) - fit.predict_proba(x)).max() > 0.1
+    for method in ("predict_proba", "predict", "sample_assignments", "log_likelihood", "score"):
+        np.testing.assert_array_equal(getattr(fit, method)(swapped), getattr(fit, method)(x))
+    with pytest.raises(ValueError, match=r"got \['a', 'c'\] \(missing \['b'\], extra \['c'\]\)"):
+        fit.predict_proba(df.rename(columns={"b": "c"}))
+    with pytest.raises(ValueError, match=r"missing \[\], extra \['c'\]"):
+        fit.log_likelihood(df.assign(c=1.0))
+    # fitted on an array, a DataFrame's columns are taken by position whatever their names
+    by_position = _point_fit(GaussianMixture(2), x, values)
+    np.testing.assert_array_equal(by_position.predict_proba(swapped),
+                                  by_position.predict_proba(x[:, ::-1]))
+
+
 def test_arviz_export_dims_and_pointwise_log_likelihood():
     import arviz as az
 
@@ -304,6 +326,40 @@ def test_arviz_export_dims_and_pointwise_log_likelihood():
     np.testing.assert_allclose(ll.values[0, d], expected, rtol=1e-10)
     np.testing.assert_array_equal(idata.observed_data["x"].values, x)
     assert az.loo(idata, pointwise=True).loo_i.shape == (60,)
+
+
+def test_full_covariance_export_keeps_only_the_correlations_that_vary():
+    """``Omega`` holds the D(D-1)/2 correlations below the diagonal of L L^T; the fixed
+    entries of L_omega (zeros above the diagonal, L[0, 0] = 1) are not exported, so
+    az.summary has no NaN rows and no zero-variance RuntimeWarning."""
+    import arviz as az
+
+    K, D, C, S, N = 2, 3, 2, 200, 20
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(N, D))
+    draws = {"pi": rng.dirichlet([3.0, 3.0], (C, S)), "mu": rng.normal(size=(C, S, K, D)),
+             "sigma": rng.gamma(20.0, 0.05, (C, S, K, D)),
+             "L_omega": dist.LKJCholesky(D, 2.0).sample((C, S, K)).double().numpy()}
+    gmm = GaussianMixture(K)
+    fit = GMMFit(draws=draws, method="nuts", seed=0, gmm=gmm, data=x, index=pd.RangeIndex(N),
+                 feature_names=("a", "b", "c"), named_features=True,
+                 priors_used=gmm.resolved_priors(torch.as_tensor(x)))
+    post = fit.to_arviz().posterior
+    assert list(post.data_vars) == ["pi", "mu", "sigma", "Omega"]
+    assert post["mu"].dims == ("chain", "draw", "component", "feature")
+    assert post["Omega"].dims == ("chain", "draw", "component", "feature_pair")
+    assert list(post["feature_pair"].values) == ["a,b", "a,c", "b,c"]
+    L = draws["L_omega"]
+    for k in range(K):
+        for i, j in [(1, 0), (2, 0), (2, 1)]:
+            # Omega_ij = sum_m L_im L_jm, written out (float64: 1e-12 is rounding)
+            expected = sum(L[:, :, k, i, m] * L[:, :, k, j, m] for m in range(D))
+            got = post["Omega"].sel(component=k, feature_pair=f"{'abc'[j]},{'abc'[i]}").values
+            np.testing.assert_allclose(got, expected, rtol=1e-12)
+    # warnings are errors here: a constant variable's RuntimeWarning would fail this too
+    summary = az.summary(post)
+    assert np.isfinite(summary.to_numpy(dtype=float)).all(), summary.to_string()
+    assert len(summary) == K + 2 * K * D + K * D * (D - 1) // 2
 
 
 def test_minibatch_svi_recovers_a_large_1d_mixture():
@@ -352,6 +408,37 @@ def test_plots_draw_the_density_components_and_ellipses():
                                                     num_samples=100))
 
 
+def test_num_threads_limits_torch_threads_for_every_method(monkeypatch):
+    """``num_threads`` (default 1) holds during the fit and is restored afterwards;
+    None leaves torch's setting. The inference is replaced by a probe that stops."""
+    import probmodels.models.gmm as gmm_module
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def probe(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        raise Stop
+
+    monkeypatch.setattr(gmm_module, "_fit_svi", probe)
+    monkeypatch.setattr(gmm_module, "_fit_nuts", probe)
+    x = np.array([-2.1, -1.9, -2.3, 1.8, 2.2, 2.0, 1.9, -2.0])
+    torch.set_num_threads(2)
+    try:
+        for method, options in [("svi", {}), ("svi", {"num_threads": 1}), ("nuts", {}),
+                                ("nuts", {"num_threads": 1}), ("svi", {"num_threads": None})]:
+            with pytest.raises(Stop):
+                GaussianMixture(2).fit(x, method=method, seed=0, progress=False, **options)
+            assert torch.get_num_threads() == 2, (method, options)
+        assert seen == [1, 1, 1, 1, 2]
+        with pytest.raises(ValueError, match="num_threads must be an integer >= 1, got 0"):
+            GaussianMixture(2).fit(x, seed=0, progress=False, num_threads=0)
+    finally:
+        torch.set_num_threads(1)  # the module fixture's setting
+
+
 # ------------------------------------------------------------- persistence
 
 
@@ -366,6 +453,12 @@ def test_save_load_round_trip_gives_the_same_predictions(tmp_path):
     np.testing.assert_array_equal(back.predict_proba(new), fit.predict_proba(new))
     np.testing.assert_array_equal(back.predict(new), fit.predict(new))
     np.testing.assert_array_equal(back.sample_weight, fit.sample_weight)
+    # the fit saw a DataFrame, and so does the loaded fit: columns are matched by name
+    assert fit.named_features and back.named_features
+    swapped = new[["waiting", "eruptions"]]
+    np.testing.assert_array_equal(back.predict_proba(swapped), fit.predict_proba(new))
+    with pytest.raises(ValueError, match=r"missing \['eruptions'\], extra \['duration'\]"):
+        back.predict_proba(new.rename(columns={"eruptions": "duration"}))
 
 
 # ------------------------------------------------------------------ bad input
@@ -383,6 +476,51 @@ def test_rejects_bad_number_of_components(k, error, match):
 def test_rejects_more_components_than_points():
     with pytest.raises(ValueError, match=r"n_components=4 is larger than the number of data points \(3\)"):
         GaussianMixture(4).fit([0.1, 0.2, 0.3], seed=0, progress=False)
+
+
+def test_rejects_as_many_components_as_points():
+    with pytest.raises(ValueError, match=r"n_components=3 equals the number of data points \(3\); "
+                                         r"a mixture needs more points than components.*"
+                                         r"Use n_components <= 2"):
+        GaussianMixture(3).fit([0.1, 0.5, 2.0], seed=0, progress=False)
+
+
+def test_warns_when_an_array_has_more_columns_than_rows():
+    wide = np.arange(12.0).reshape(2, 6)
+    with pytest.warns(UserWarning, match=r"orientation check: x has shape \(2, 6\), read as 2 data "
+                                         r"points \(rows\) of 6 features.*pass the transpose \(x\.T\)"):
+        values, _, _ = GaussianMixture(1)._check_data(wide)
+    np.testing.assert_array_equal(values, wide)
+    # a DataFrame states its orientation: no warning (warnings are errors here)
+    GaussianMixture(1)._check_data(pd.DataFrame(wide))
+
+
+@pytest.mark.parametrize("data, match", [
+    (pd.DataFrame({"a": [0.1, 0.5, 2.0, 1.1], "c": [3.0] * 4, "b": [1.0, 0.0, 2.0, 1.5]}),
+     r"feature 'c' \(column 1\) of x is constant \(standard deviation 0 .*df\.drop\(columns=\['c'\]\)"),
+    # a spread of 7e-14 of the level is rounding, not data
+    (np.array([[0.1, 1e3], [0.5, 1e3 + 1e-10], [2.0, 1e3], [1.1, 1e3 - 1e-10]]),
+     r"feature 'x1' \(column 1\) of x is constant.*np\.delete\(x, 1, axis=1\)"),
+    ([0.5] * 5, r"x is constant \(standard deviation 0 at values around 0\.5\)"),
+])
+def test_rejects_a_constant_feature(data, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianMixture(2).fit(data, seed=0, progress=False)
+
+
+def test_constant_check_keeps_a_small_relative_spread():
+    """The check is relative to the level: a spread of 1e-9 of it is data (such a fit
+    ran with k-hat 0.51)."""
+    rng = np.random.default_rng(0)
+    x = np.stack([rng.normal(size=50), 1e3 + 1e-6 * rng.normal(size=50)], axis=1)
+    values, _, _ = GaussianMixture(2)._check_data(x)
+    np.testing.assert_array_equal(values, x)
+
+
+def test_compare_components_refuses_sample_weight():
+    with pytest.raises(ValueError, match=r"compare_components does not take sample_weight.*"
+                                         r"np\.repeat\(x, w, axis=0\)"):
+        compare_components([0.1, 0.5, 2.0, 1.1, 0.7], [1, 2], seed=0, sample_weight=np.ones(5))
 
 
 @pytest.mark.parametrize("bad, match", [(np.nan, "1 NaN and 0 infinite"), (np.inf, "0 NaN and 1 infinite")])

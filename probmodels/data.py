@@ -297,20 +297,31 @@ def _check_regular_steps(index: pd.Index, name: str) -> None:
             )
         return
     if isinstance(index, pd.PeriodIndex):
+        # ordinals count the frequency's base unit: a '15min' index steps by 15
+        n = index.freq.n
         steps = np.diff(index.asi8)
-        unit = f"periods of {index.freqstr}"
-        regular = bool(np.all(steps == 1))
+        bad = np.flatnonzero(steps != n)
+        what = lambda i: f"{steps[i] // n:g} periods of {index.freqstr}"  # noqa: E731
+        first = f"one period of {index.freqstr}"
+    elif ptypes.is_integer_dtype(index.dtype):
+        steps = np.diff(np.asarray(index, dtype=np.int64))  # exact, even for epoch nanoseconds
+        bad = np.flatnonzero(steps != steps[0])
+        what = lambda i: f"a step of {steps[i]}"  # noqa: E731
+        first = f"{steps[0]}"
     else:
-        numbers = np.asarray(index, dtype=np.float64)
-        steps = np.diff(numbers)
-        unit = "label units"
-        regular = bool(np.allclose(steps, steps[0], rtol=1e-9, atol=0.0))
-    if not regular:
-        i = int(np.flatnonzero(steps != (1 if isinstance(index, pd.PeriodIndex) else steps[0]))[0]) + 1
+        # float labels are often rounded (decimal years 1990.083, 1990.167, ...): a step
+        # within 10% of the typical one is regular, a gap is a step well beyond it
+        steps = np.diff(np.asarray(index, dtype=np.float64))
+        typical = float(np.median(steps))
+        bad = np.flatnonzero(np.abs(steps - typical) > 0.1 * typical)
+        what = lambda i: f"a step of {steps[i]:.6g}"  # noqa: E731
+        first = f"{typical:.6g} (the median)"
+    if bad.size:
+        i = int(bad[0]) + 1
         raise ValueError(
             f"{name} must be evenly spaced in time: each lag of an AR model is one step, but "
-            f"the index jumps from {index[i - 1]} to {index[i]} ({steps[i - 1]:g} {unit}; the "
-            f"first step is {steps[0]:g}). Fill the missing steps (e.g. "
+            f"the index jumps from {index[i - 1]} to {index[i]} ({what(i - 1)}; the regular "
+            f"step is {first}). Fill the missing steps (e.g. "
             f"series.reindex(full_index).interpolate()), or pass series.reset_index(drop=True) "
             f"if the observations are consecutive steps by design."
         )

@@ -425,9 +425,11 @@ def _check_checkpoint_path(checkpoint: str | os.PathLike, resume: str | os.PathL
 
 
 def _data_fingerprint(data: torch.Tensor) -> dict[str, Any]:
-    array = data.detach().cpu().contiguous().numpy()
-    return {"shape": list(array.shape), "dtype": str(array.dtype),
-            "blake2b": hashlib.blake2b(array.tobytes(), digest_size=16).hexdigest()}
+    flat = data.detach().cpu().contiguous()
+    # the raw bytes, hashed in place (any dtype, bfloat16 included; no copy on the CPU)
+    raw = flat.reshape(-1).view(torch.uint8).numpy()
+    return {"shape": list(flat.shape), "dtype": str(flat.dtype).removeprefix("torch."),
+            "blake2b": hashlib.blake2b(raw, digest_size=16).hexdigest()}
 
 
 def _ema_tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -523,7 +525,22 @@ def _train(loss_fn, module, data, config: TrainConfig, *, seed, resume, val_loss
     val_loss_fn = val_loss_fn or loss_fn
     rank, world = _dist_info()
     if config.checkpoint is not None:
-        _check_checkpoint_path(config.checkpoint, resume)
+        # only rank 0 writes, so only its file system counts (the folder may be local to
+        # its node); the verdict is shared so that no rank waits for a failed one
+        problem = None
+        if rank == 0:
+            try:
+                _check_checkpoint_path(config.checkpoint, resume)
+            except OSError as exc:
+                problem = exc
+        if world > 1:
+            verdict = [None if problem is None else (type(problem).__name__, str(problem))]
+            dist.broadcast_object_list(verdict, src=0)
+            if verdict[0] is not None and problem is None:
+                kind = {"FileExistsError": FileExistsError, "IsADirectoryError": IsADirectoryError}
+                problem = kind.get(verdict[0][0], FileNotFoundError)(f"rank 0: {verdict[0][1]}")
+        if problem is not None:
+            raise problem
     fingerprints = None
     if config.checkpoint is not None or resume is not None:
         # a JSON round trip: plain lists, numbers and strings, comparable after torch.load

@@ -63,14 +63,33 @@ def test_period_and_datetime_indexes_are_kept():
 def test_evenly_spaced_integer_index_is_kept_and_gaps_are_refused():
     series = pd.Series([1.0, 2.0, 3.0, 4.0], index=[10, 20, 30, 40])
     assert as_time_series(series).index.equals(pd.Index([10, 20, 30, 40]))
-    with pytest.raises(ValueError, match=r"evenly spaced.*jumps from 20 to 35 \(15 label units; the first step is 10\)"):
+    with pytest.raises(ValueError, match=r"evenly spaced.*jumps from 20 to 35 \(a step of 15; the regular step is 10\)"):
         as_time_series(pd.Series([1.0, 2.0, 3.0, 4.0], index=[10, 20, 35, 45]))
+    # epoch nanoseconds: exact integer steps (float64 would round them)
+    ns = 1_700_000_000_000_000_000 + 1000 * np.arange(5)
+    as_time_series(pd.Series(np.arange(5.0), index=ns))
+
+
+def test_float_labels_allow_rounding_and_name_the_real_gap():
+    decimal_years = np.round(1990 + np.arange(24) / 12, 3)  # 1990.0, 1990.083, 1990.167, ...
+    as_time_series(pd.Series(np.arange(24.0), index=decimal_years))
+    labels = [0.1 * i for i in range(10)] + [1.5, 1.6]
+    with pytest.raises(ValueError, match=r"jumps from 0.9 to 1.5 \(a step of 0.6; the regular step is 0.1"):
+        as_time_series(pd.Series(np.arange(12.0), index=labels))
+
+
+def test_period_index_with_a_multiple_frequency_is_regular():
+    for freq in ("15min", "2M", "3D", "2Y"):
+        as_time_series(pd.Series(np.arange(6.0), index=pd.period_range("2000-01-01", periods=6, freq=freq)))
+    idx = pd.period_range("2000-01-01", periods=6, freq="15min").delete(3)
+    with pytest.raises(ValueError, match=r"\(2 periods of 15min; the regular step is one period of 15min\)"):
+        as_time_series(pd.Series(np.arange(5.0), index=idx))
 
 
 def test_period_index_with_missing_periods_is_refused():
     years = [str(1900 + i + (10 if i >= 20 else 0)) for i in range(40)]
     series = pd.Series(np.arange(40.0) % 7, index=pd.PeriodIndex(years, freq="Y"))
-    with pytest.raises(ValueError, match=r"jumps from 1919 to 1930 \(11 periods of Y.*reset_index\(drop=True\)"):
+    with pytest.raises(ValueError, match=r"jumps from 1919 to 1930 \(11 periods of Y-DEC.*reset_index\(drop=True\)"):
         as_time_series(series)
     as_time_series(series.reset_index(drop=True))  # consecutive steps by design
 

@@ -519,3 +519,39 @@ def test_ema_averages_batch_norm_statistics_with_the_weights():
         if s.is_floating_point():
             torch.testing.assert_close(net.state_dict()[name], s, rtol=1e-6, atol=1e-7, msg=name)
     assert not torch.equal(net[1].running_mean, torch.zeros(8))
+
+
+def _missing_folder_worker(rank: int, world: int, store: str, out: str) -> None:
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:
+        net = make_net()
+        try:
+            train(mse(net), net, regression_problem(), TrainConfig(**DDP_CONFIG, checkpoint=f"{out}/nope/c.pt"),
+                  seed=7)
+            outcome = "trained"
+        except FileNotFoundError as exc:
+            outcome = f"FileNotFoundError: {exc}"
+        with open(f"{out}/outcome.{rank}", "w") as fh:
+            fh.write(outcome)
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_every_rank_stops_when_rank_0_cannot_write_its_checkpoint(tmp_path):
+    mp.spawn(_missing_folder_worker, args=(2, str(tmp_path / "store"), str(tmp_path)), nprocs=2, join=True)
+    assert (tmp_path / "outcome.0").read_text().startswith("FileNotFoundError: checkpoint=")
+    assert (tmp_path / "outcome.1").read_text().startswith("FileNotFoundError: rank 0: checkpoint=")
+
+
+def test_data_fingerprint_hashes_any_dtype_by_its_bytes():
+    from probmodels.train import _data_fingerprint
+
+    x = torch.randn(5, 3)
+    a, b = _data_fingerprint(x.bfloat16()), _data_fingerprint(x)
+    assert a["dtype"] == "bfloat16" and b["dtype"] == "float32" and a["blake2b"] != b["blake2b"]
+    import hashlib
+    assert b["blake2b"] == hashlib.blake2b(x.numpy().tobytes(), digest_size=16).hexdigest()

@@ -491,6 +491,8 @@ class DDPM:
             if not 1 <= int(t) <= T:
                 raise ValueError(f"t must be in 1..{T} (timesteps={T}); received t={int(t)}.")
             return int(t)
+        if isinstance(t, torch.Tensor) and t.dim() == 0 and not t.is_floating_point() and t.dtype != torch.bool:
+            return self._check_t(int(t), x0)
         if isinstance(t, torch.Tensor) and not t.is_floating_point() and t.dtype != torch.bool:
             if t.shape != x0.shape[:1]:
                 raise ValueError(f"t must be an int or a tensor of shape ({x0.shape[0]},), one step "
@@ -1018,6 +1020,11 @@ def _ddim(ddpm: DDPM, n: int, steps: int, recorded: dict | None, frames) -> torc
             eps = (x - d.coef("sqrt_alphas_cumprod", tau, x) * x0) / d.coef("sqrt_one_minus_alphas_cumprod", tau, x)
         # (1) predicted x_0, (2) direction pointing to x_t, eq. 12
         x = d.coef("sqrt_alphas_cumprod", tau_prev, x) * x0 + d.coef("sqrt_one_minus_alphas_cumprod", tau_prev, x) * eps
+    if ddpm.decoder == "discretized":
+        # the deterministic sampler ends at the nearest of the K grey levels (ancestral
+        # sampling draws a level from the discretised decoder)
+        K = ddpm.num_levels
+        x = torch.round((x + 1.0) * (K - 1) / 2.0).clamp(0, K - 1) * (2.0 / (K - 1)) - 1.0
     return x
 
 

@@ -552,3 +552,21 @@ def test_resume_refuses_a_checkpoint_of_another_model_or_other_data(tmp_path):
             DDPM((2,), timesteps=10, hidden=8, depth=1).fit(x, resume=str(ckpt), objective="elbo", **kw)
         with pytest.raises(ValueError, match=r"another run: data \[64, 2\]"):
             DDPM((2,), timesteps=10, hidden=8, depth=1).fit(x[::-1], resume=str(ckpt), **kw)
+
+
+def test_ddim_samples_of_a_discretized_decoder_lie_on_its_grid():
+    ddpm = DDPM((1, 4, 4), timesteps=10, decoder="discretized", num_levels=17, base_channels=8,
+                channel_mults=(1,))
+    x = np.random.default_rng(0).integers(0, 17, size=(16, 1, 4, 4)) / 8.0 - 1.0
+    with limit_threads(1):
+        fit = ddpm.fit(x, steps=2, batch_size=16, seed=0)
+    samples = fit.sample(6, steps=3, seed=0)
+    levels = (samples + 1) * 8
+    np.testing.assert_allclose(levels, np.round(levels), atol=1e-5)
+    fit.evaluate(samples, seed=0)  # accepted by the grid check
+    # a 0-d integer tensor is a timestep too
+    x0 = torch.as_tensor(x[:3], dtype=torch.float32)
+    torch.manual_seed(0)
+    a = ddpm.step_term(x0, torch.tensor(4))
+    torch.manual_seed(0)
+    assert torch.equal(a, ddpm.step_term(x0, 4))

@@ -534,11 +534,10 @@ def _train(loss_fn, module, data, config: TrainConfig, *, seed, resume, val_loss
             except OSError as exc:
                 problem = exc
         if world > 1:
-            verdict = [None if problem is None else (type(problem).__name__, str(problem))]
+            verdict = [problem]
             dist.broadcast_object_list(verdict, src=0)
             if verdict[0] is not None and problem is None:
-                kind = {"FileExistsError": FileExistsError, "IsADirectoryError": IsADirectoryError}
-                problem = kind.get(verdict[0][0], FileNotFoundError)(f"rank 0: {verdict[0][1]}")
+                problem = type(verdict[0])(f"rank 0: {verdict[0]}")
         if problem is not None:
             raise problem
     fingerprints = None
@@ -596,8 +595,10 @@ def _train(loss_fn, module, data, config: TrainConfig, *, seed, resume, val_loss
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     sched = _make_scheduler(opt, config, total_steps)
     ema = None
+    # the averaged tensors, looked up once (training and load_state_dict update them in place)
+    averaged = _ema_tensors(module)
     if config.ema_decay is not None:
-        ema = {name: t.detach().clone() for name, t in _ema_tensors(module).items()}
+        ema = {name: t.detach().clone() for name, t in averaged.items()}
 
     train_hist: list[float] = []
     val_hist: list[float] = []
@@ -647,17 +648,16 @@ def _train(loss_fn, module, data, config: TrainConfig, *, seed, resume, val_loss
         """Put the EMA weights into the module; returns the live ones to restore."""
         if ema is None:
             return None
-        tensors = _ema_tensors(module)
-        live = {name: t.detach().clone() for name, t in tensors.items()}
+        live = {name: t.detach().clone() for name, t in averaged.items()}
         with torch.no_grad():
-            for name, t in tensors.items():
+            for name, t in averaged.items():
                 t.copy_(ema[name])
         return live
 
     def restore(live):
         if live is not None:
             with torch.no_grad():
-                for name, t in _ema_tensors(module).items():
+                for name, t in averaged.items():
                     t.copy_(live[name])
 
     def validation_loss() -> float:
@@ -765,8 +765,8 @@ def _train(loss_fn, module, data, config: TrainConfig, *, seed, resume, val_loss
                     sched.step()
                 if ema is not None:
                     with torch.no_grad():
-                        for name, t in _ema_tensors(module).items():
-                            ema[name].lerp_(t.detach().to(ema[name].dtype), 1.0 - config.ema_decay)
+                        for name, t in averaged.items():
+                            ema[name].lerp_(t.detach(), 1.0 - config.ema_decay)
                 step += 1
                 epoch_sum += batch_loss * n_global
                 epoch_count += n_global

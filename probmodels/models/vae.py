@@ -739,10 +739,8 @@ class VAEFit(FitResult):
 
     def decode(self, z) -> np.ndarray:
         """``E[x | z]`` for latent points ``z`` of shape ``(data, K)``: ``(data, C, H, W)``."""
-        if isinstance(z, torch.Tensor):
-            z = z.detach()
-        z = torch.as_tensor(z if isinstance(z, torch.Tensor) else np.asarray(z), dtype=torch.float32,
-                            device=self.vae.device)
+        z = z.detach() if isinstance(z, torch.Tensor) else np.asarray(z)
+        z = torch.as_tensor(z, dtype=torch.float32, device=self.vae.device)
         K = self.vae.latent_dim
         if z.dim() != 2 or z.shape[1] != K:
             raise ValueError(f"z must have shape (data, {K}), got {tuple(z.shape)}.")

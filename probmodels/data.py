@@ -167,7 +167,16 @@ def _array_to_float(array: np.ndarray, what: str) -> np.ndarray:
     raise _non_numeric(what, f"dtype {array.dtype} ({_KIND_NAMES.get(kind, 'not numbers')})")
 
 
-def _coerce(data: Any, name: str, axis_name: str) -> tuple[np.ndarray, pd.Index, tuple[str, ...], bool]:
+def _column_label(label: Any) -> str | int:
+    """A DataFrame column label as kept by the models: integers stay integers (so
+    ``fit.forecast(2)[0]`` finds series 0 and ``x[[0, 1]]`` selects features), others
+    become strings."""
+    if isinstance(label, (int, np.integer)) and not isinstance(label, (bool, np.bool_)):
+        return int(label)
+    return str(label)
+
+
+def _coerce(data: Any, name: str, axis_name: str) -> tuple[np.ndarray, pd.Index, tuple[str | int, ...], bool]:
     """Shared conversion: ``(values (rows, columns) float64, index, names, was_1d)``."""
     if isinstance(data, pd.DataFrame):
         if data.shape[1] == 0:
@@ -187,7 +196,7 @@ def _coerce(data: Any, name: str, axis_name: str) -> tuple[np.ndarray, pd.Index,
         ]
         # (rows, columns); np.stack of zero rows still gives shape (0, columns)
         values = np.ascontiguousarray(np.stack(columns, axis=1))
-        return values, data.index, tuple(str(c) for c in data.columns), False
+        return values, data.index, tuple(_column_label(c) for c in data.columns), False
 
     if isinstance(data, pd.Series):
         values = _series_to_float(data, name)[:, None]  # (rows, 1)
@@ -225,7 +234,7 @@ def _coerce(data: Any, name: str, axis_name: str) -> tuple[np.ndarray, pd.Index,
     was_1d = values.ndim == 1
     if was_1d:
         values = values[:, None]  # (rows,) -> (rows, 1)
-        names: tuple[str, ...] = (name,)
+        names: tuple[str | int, ...] = (name,)
     else:
         names = tuple(f"{name}{j}" for j in range(values.shape[1]))
     return np.ascontiguousarray(values), pd.RangeIndex(values.shape[0]), names, was_1d
@@ -386,10 +395,6 @@ def as_time_series(
     """
     min_length = check_int(min_length, "min_length", minimum=1)
     values, index, columns, univariate = _coerce(data, name, "time")
-    if isinstance(data, pd.DataFrame):
-        # integer column labels stay integers, so fit.forecast(2)[0] finds series 0
-        columns = tuple(int(c) if isinstance(c, (int, np.integer)) and not isinstance(c, (bool, np.bool_))
-                        else str(c) for c in data.columns)
     _check_not_empty(values, name, "time")
     if isinstance(data, (pd.Series, pd.DataFrame)):
         _check_time_index(index, name)
@@ -415,7 +420,7 @@ def as_time_series(
 
 def as_data_matrix(
     data: Any, *, name: str = "x", min_rows: int = 1
-) -> tuple[np.ndarray, pd.Index, tuple[str, ...]]:
+) -> tuple[np.ndarray, pd.Index, tuple[str | int, ...]]:
     """Check and convert a table of exchangeable observations (rows) by features.
 
     Parameters
@@ -436,8 +441,9 @@ def as_data_matrix(
         Shape ``(data, feature)``, float64, C-contiguous, a copy of the data.
     index : pandas.Index
         The row labels (a ``RangeIndex`` for arrays and lists).
-    names : tuple of str
-        One name per feature.
+    names : tuple of str or int
+        One name per feature: DataFrame columns (integer labels kept as ints,
+        others as strings), the Series name, or ``name + "0"``, ... for arrays.
 
     Raises
     ------

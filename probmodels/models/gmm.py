@@ -1211,7 +1211,7 @@ class GMMFit(FitResult):
     gmm: GaussianMixture | None = None
     data: np.ndarray | None = None                      # (data, feature) float64
     index: pd.Index | None = None
-    feature_names: tuple[str, ...] = ()
+    feature_names: tuple[str | int, ...] = ()
     named_features: bool = False
     sample_weight: np.ndarray | None = None
     priors_used: dict[str, Any] = field(default_factory=dict)
@@ -1235,8 +1235,14 @@ class GMMFit(FitResult):
         D = self.data.shape[1]
         values, _, names = as_data_matrix(x, name="x")
         if self.named_features and isinstance(x, pd.DataFrame):
-            missing = [n for n in self.feature_names if n not in names]
-            extra = [n for n in names if n not in self.feature_names]
+            wanted = list(self.feature_names)
+            if set(wanted) != set(names) and len({str(n) for n in names}) == len(names):
+                # a fit saved when integer labels were stored as strings ("0", "1")
+                by_text = {str(n): n for n in names}
+                if all(str(n) in by_text for n in wanted) and len(wanted) == len(names):
+                    wanted = [by_text[str(n)] for n in wanted]
+            missing = [n for n in wanted if n not in names]
+            extra = [n for n in names if n not in wanted]
             if missing or extra:
                 raise ValueError(
                     f"x must have the columns the mixture was fitted on, "
@@ -1244,7 +1250,7 @@ class GMMFit(FitResult):
                     f"{extra}); select them, e.g. x[{list(self.feature_names)}], or pass an "
                     f"array to match columns by position."
                 )
-            values = values[:, [names.index(n) for n in self.feature_names]]
+            values = values[:, [names.index(n) for n in wanted]]
         if values.shape[1] != D:
             raise ValueError(
                 f"x must have {D} feature(s) like the data the mixture was fitted on "
@@ -1564,9 +1570,15 @@ def plot_mixture_density(fit: GMMFit, *, ax=None, feature: int | str = 0, bins: 
     """
     ax = _axes(ax)
     names = list(fit.feature_names)
-    j = names.index(feature) if isinstance(feature, str) else check_int(feature, "feature", minimum=0)
-    if j >= len(names):
-        raise ValueError(f"feature must be < {len(names)} (features {names}), got {feature!r}.")
+    if not isinstance(feature, (bool, np.bool_)) and feature in names:
+        j = names.index(feature)  # a column label first (also an integer label), like df[label]
+    elif isinstance(feature, str):
+        raise ValueError(f"feature must be one of the feature names {names} or a position "
+                         f"0..{len(names) - 1}, got {feature!r}.")
+    else:
+        j = check_int(feature, "feature", minimum=0)
+        if j >= len(names):
+            raise ValueError(f"feature must be < {len(names)} (features {names}), got {feature!r}.")
     x = fit.data[:, j]
     lo, hi = x.min(), x.max()
     pad = 0.1 * (hi - lo + 1e-12)

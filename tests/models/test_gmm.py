@@ -309,6 +309,44 @@ def test_predictors_match_dataframe_columns_by_name():
                                   by_position.predict_proba(x[:, ::-1]))
 
 
+def test_integer_column_labels_stay_integers_through_fit_save_and_load(tmp_path):
+    """A DataFrame with integer column labels (e.g. from np.array): the labels are kept as
+    ints, so the fix-it selection x[[0, 1]] in the error message works as written."""
+    x = pm.datasets.load_faithful().to_numpy()
+    df = pd.DataFrame(x, columns=[0, 1])
+    fit = GaussianMixture(2).fit(df, seed=0, progress=False, num_samples=50)
+    assert fit.feature_names == (0, 1) and all(type(n) is int for n in fit.feature_names)
+    new = df.iloc[:20] + 0.3
+    swapped = new[[1, 0]]
+    assert np.abs(fit.predict_proba(new.to_numpy()[:, ::-1]) - fit.predict_proba(new)).max() > 0.1
+    np.testing.assert_array_equal(fit.predict_proba(swapped), fit.predict_proba(new))
+    with pytest.raises(ValueError, match=r"missing \[1\], extra \[2\]\); select them, e\.g\. x\[\[0, 1\]\]"):
+        fit.predict_proba(new.rename(columns={1: 2}))
+    new.rename(columns={1: 2})[[0, 2]]  # the suggested selection is valid pandas for such frames
+    back = load(fit.save(tmp_path / "int_labels"))
+    assert back.feature_names == (0, 1)
+    np.testing.assert_array_equal(back.predict_proba(swapped), fit.predict_proba(new))
+    assert back.to_arviz().posterior["mu"].coords["feature"].values.tolist() == [0, 1]
+    # the density plot takes a label first, then a position
+    import matplotlib.pyplot as plt
+    ax = fit.plot_density(feature=1)
+    assert ax.get_xlabel() == "1"
+    with pytest.raises(ValueError, match=r"feature must be one of the feature names \[0, 1\]"):
+        fit.plot_density(feature="waiting")
+    plt.close("all")
+
+
+def test_fits_that_stored_integer_labels_as_text_still_match_integer_columns():
+    """Fits saved before integer labels were kept have feature_names ('0', '1'); an
+    integer-labelled DataFrame still matches them by label, not by position."""
+    x, values, _ = ORACLE_CASES["2-D full"]
+    fit = _point_fit(GaussianMixture(2), x, values, names=("0", "1"))
+    swapped = pd.DataFrame(x, columns=[0, 1])[[1, 0]]
+    np.testing.assert_array_equal(fit.predict_proba(swapped), fit.predict_proba(x))
+    with pytest.raises(ValueError, match="missing"):
+        fit.predict_proba(pd.DataFrame(x, columns=[0, 2]))
+
+
 def test_arviz_export_dims_and_pointwise_log_likelihood():
     import arviz as az
 

@@ -498,7 +498,9 @@ def extend_index(index: pd.Index, steps: int) -> pd.Index:
           ``k = 1..steps`` with ``index.freq``, or the frequency pandas infers
           from the labels (at least three needed);
         - RangeIndex: continued with its step;
-        - integer index: continued with its step when all steps are equal.
+        - integer index: continued with its step when all steps are equal;
+        - float index (e.g. decimal years): ``last + k * step`` with the median
+          step (:func:`as_time_series` allows 10% rounding in the steps).
 
     Raises
     ------
@@ -555,10 +557,24 @@ def extend_index(index: pd.Index, steps: int) -> pd.Index:
         future = labels[-1] + diffs[0] * np.arange(1, steps + 1)
         return pd.Index(future.astype(index.dtype), name=index.name)
 
+    if ptypes.is_float_dtype(index.dtype):
+        labels = index.to_numpy(dtype=np.float64)
+        diffs = np.diff(labels)
+        if len(labels) < 2 or not np.all(diffs > 0):
+            raise ValueError(
+                f"cannot continue a float index without a positive step, got "
+                f"{'a single label' if len(labels) < 2 else 'labels that do not increase'}. "
+                f"Use a regular index, e.g. series.reset_index(drop=True)."
+            )
+        # evenly spaced up to rounding (decimal years; as_time_series allows 10%): the
+        # median step, so one rounded label does not tilt the future ones
+        future = labels[-1] + np.median(diffs) * np.arange(1, steps + 1)
+        return pd.Index(future.astype(index.dtype), name=index.name)
+
     raise ValueError(
         f"cannot continue this index ({type(index).__name__} of dtype {index.dtype}): only "
         f"PeriodIndex, DatetimeIndex/TimedeltaIndex with a frequency, RangeIndex and "
-        f"evenly spaced integer indexes can be extended. Use series.reset_index(drop=True) or a "
+        f"evenly spaced integer or float indexes can be extended. Use series.reset_index(drop=True) or a "
         f"PeriodIndex, e.g. series.index = pd.period_range('2000', periods=len(series), "
         f"freq='Y')."
     )

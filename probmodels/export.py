@@ -157,6 +157,8 @@ def _coord_values(dim: str, values: Any) -> np.ndarray:
                 f".tz_localize(None) (wall time)"
             )
         return values.to_numpy()
+    if isinstance(values, pd.TimedeltaIndex):
+        return values.to_numpy()  # netCDF stores timedelta64 with units, as xarray encodes it
     if values.inferred_type in ("string", "empty"):
         return np.asarray(values, dtype=object if len(values) else str)
     if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(

@@ -373,8 +373,21 @@ def test_extend_single_integer_label_is_rejected():
 
 
 def test_extend_other_index_types_are_rejected():
-    with pytest.raises(ValueError, match=r"cannot continue this index \(Index of dtype float64\).*PeriodIndex"):
-        extend_index(pd.Index([0.5, 1.0, 1.5]), 1)
+    with pytest.raises(ValueError, match=r"cannot continue this index \(Index of dtype (object|str)\).*PeriodIndex"):
+        extend_index(pd.Index(["a", "b", "c"]), 1)
+
+
+def test_extend_float_index_continues_with_the_median_step():
+    """Decimal years rounded to 3 places: the median step, not the last (rounded) one."""
+    idx = pd.Index([1990.0, 1990.083, 1990.167, 1990.25, 1990.333], name="year")
+    future = extend_index(idx, 2)
+    assert future.name == "year" and future.dtype == np.float64
+    # steps 0.083, 0.084, 0.083, 0.083: median 0.083
+    np.testing.assert_allclose(future.to_numpy(), [1990.333 + 0.083, 1990.333 + 0.166], atol=1e-9)
+    with pytest.raises(ValueError, match="cannot continue a float index without a positive step, got a single label"):
+        extend_index(pd.Index([0.5]), 1)
+    with pytest.raises(ValueError, match="labels that do not increase"):
+        extend_index(pd.Index([0.5, 0.25]), 1)
 
 
 def test_extend_empty_index_is_rejected():

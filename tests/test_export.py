@@ -594,6 +594,18 @@ def test_netcdf_round_trip_of_a_time_axis_longer_than_292_years(tmp_path):
     np.testing.assert_array_equal(export.get_group(back, "observed_data")["y"].values, np.arange(309.0))
 
 
+def test_netcdf_round_trip_of_a_timedelta_axis(tmp_path):
+    """A TimedeltaIndex (e.g. 15-minute steps since a start) was refused as a coordinate,
+    so an AR fit on such a series could forecast but not export."""
+    idx = pd.timedelta_range("0s", periods=6, freq="15min")
+    data = export.to_arviz(posterior={"mu": np.zeros((1, 10))}, observed_data={"y": np.arange(6.0)},
+                           coords={"time": idx}, dims={"y": ["time"]})
+    back = export.load_netcdf(export.save_netcdf(data, tmp_path / "td.nc"))
+    time = export.get_group(back, "observed_data")["time"].values
+    assert np.issubdtype(time.dtype, np.timedelta64)
+    np.testing.assert_array_equal(time, idx.to_numpy().astype(time.dtype))
+
+
 def test_group_specific_dims_override_the_variable_dims():
     """x is (data, feature) as observed, its pointwise log-likelihood (data,)."""
     data = export.to_arviz(

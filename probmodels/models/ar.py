@@ -216,9 +216,11 @@ class BayesianAR:
                 )
         sigma = self.priors.get("sigma")
         if sigma is not None:
-            probe = torch.tensor([-1.0, 1.0], dtype=DTYPE)
+            # negative values must be outside the support; an upper bound (Uniform(0, b))
+            # is fine (the conjugate guide then gives way to the multivariate normal one)
+            probe = torch.tensor([-1.0, -1e-12], dtype=DTYPE)
             ok = sigma.support.check(probe.reshape((2,) + (1,) * len(sigma.batch_shape)))
-            if bool(ok.reshape(2, -1)[0].any()) or not bool(ok.reshape(2, -1)[1].all()):
+            if bool(ok.any()):
                 raise ValueError(
                     f"the sigma prior must have positive support, got {type(sigma).__name__} "
                     f"with support {sigma.support}; use e.g. dist.HalfCauchy(2.5) or dist.HalfNormal(1.)."
@@ -455,8 +457,9 @@ class BayesianAR:
         if guide_kind == "conjugate":
             if not _conjugate_applicable(priors):
                 raise ValueError(
-                    "guide='conjugate' needs Normal priors on mu and phi; use guide='auto' "
-                    "or 'multivariate_normal' for other priors."
+                    "guide='conjugate' needs Normal priors on mu and phi and a sigma prior "
+                    "whose support is all of (0, inf) (no upper bound, as in Uniform(0, b)); "
+                    "use guide='auto' or 'multivariate_normal' for other priors."
                 )
             guide = partial(_conjugate_guide, design, priors, self.order)
         elif guide_kind == "multivariate_normal":
@@ -520,7 +523,14 @@ def _conjugate_applicable(priors) -> bool:
             d = d.base_dist
         return type(d) is dist.Normal
 
-    return is_normal(priors["mu"]) and is_normal(priors["phi"])
+    return is_normal(priors["mu"]) and is_normal(priors["phi"]) and _sigma_unbounded(priors["sigma"])
+
+
+def _sigma_unbounded(prior) -> bool:
+    """Whether the sigma prior's support reaches every large value, as the conjugate
+    guide's q(sigma) (an inverse-Gamma precision) does; Uniform(0, b) does not."""
+    probe = torch.tensor([1e-6, 1.0, 1e6, 1e30], dtype=DTYPE)
+    return bool(prior.support.check(probe.reshape((4,) + (1,) * len(prior.batch_shape))).all())
 
 
 def _conjugate_guide(design: _Design, priors: Mapping[str, Any], order: int):
@@ -530,7 +540,10 @@ def _conjugate_guide(design: _Design, priors: Mapping[str, Any], order: int):
     k = p + 1
     if "sigma_shape" not in pyro.get_param_store():
         # start at the flat-prior answer: 1/sigma^2 | y ~ Gamma((n - k)/2, RSS/2)
-        beta = torch.linalg.solve(design.ZtZ + 1e-9 * torch.eye(k, dtype=DTYPE), design.Zty)
+        # a ridge relative to each column's own scale (an absolute 1e-9 shrank the
+        # start towards 0 for data in units of 1e-6)
+        diag = design.ZtZ.diagonal(dim1=-2, dim2=-1).clamp_min(1e-300)
+        beta = torch.linalg.solve(design.ZtZ + torch.diag_embed(1e-9 * diag), design.Zty)
         c = design.center
         fitted = (design.target - c) - beta[:, 0] - ((design.X - c.unsqueeze(-1)) * beta[:, 1:]).sum(-1)
         init_shape = torch.full((S,), max(n - k, 2) / 2.0, dtype=DTYPE)

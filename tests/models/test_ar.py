@@ -284,6 +284,58 @@ def test_forecast_of_a_known_ar1_matches_closed_form():
     np.testing.assert_allclose(table["q0.9"].to_numpy(), q90, atol=float(4 * 1.8 * sd.max() / math.sqrt(n)))
 
 
+def test_a_series_in_tiny_units_gives_the_same_fit_up_to_scale():
+    """y and 1e-8 y: phi the same, sigma scaled. An absolute 1e-9 ridge in the guide's
+    starting solve shrank the start for data in units of 1e-6 (sigma 1% high)."""
+    rng = np.random.default_rng(2)
+    y = simulate_ar(3.3, [0.7, 0.0], 1.0, 60, rng)
+    fits = [pm.BayesianAR(order=2).fit(y * scale, seed=0, progress=False, num_samples=2000)
+            for scale in (1.0, 1e-8)]
+    sd = fits[0].draws["phi"].std()
+    np.testing.assert_allclose(fits[1].draws["phi"].mean((0, 1)), fits[0].draws["phi"].mean((0, 1)),
+                               atol=0.01 * sd)
+    np.testing.assert_allclose(fits[1].draws["sigma"].mean() / 1e-8, fits[0].draws["sigma"].mean(),
+                               rtol=1e-3)
+
+
+def test_a_sigma_prior_with_an_upper_bound_uses_the_multivariate_normal_guide():
+    """Uniform(0, b) on sigma (Stan style): the conjugate guide's q(sigma) reaches past b
+    (NaN loss at step 0); auto picks the multivariate normal guide, whose draws respect b."""
+    rng = np.random.default_rng(4)
+    y = simulate_ar(0.0, [0.5], 1.0, 50, rng)
+    for b in (1.1, 0.5):  # 0.5: below the data's scale, still a valid prior
+        model = pm.BayesianAR(order=1, priors={"sigma": dist.Uniform(0.0, b)})
+        if b < 1:  # the posterior piles up at the bound, where a Gaussian guide is poor
+            with pytest.warns(UserWarning, match="PSIS check"):
+                fit = model.fit(y, seed=0, progress=False, num_samples=500)
+        else:
+            fit = model.fit(y, seed=0, progress=False, num_samples=500)
+        assert fit.diagnostics["guide"] == "multivariate_normal"
+        assert fit.draws["sigma"].max() < b
+    with pytest.raises(ValueError, match=r"no upper bound, as in Uniform\(0, b\)"):
+        pm.BayesianAR(order=1, priors={"sigma": dist.Uniform(0.0, 2.0)}).fit(
+            y, seed=0, progress=False, guide="conjugate")
+
+
+def test_forecast_and_export_of_float_and_timedelta_indexes():
+    """Both are accepted by fit; a float index (decimal years) could not be continued and a
+    TimedeltaIndex could not be exported (so compare_orders failed after fitting)."""
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=30)
+    years = pd.Series(v, index=1990.0 + 0.25 * np.arange(30))
+    years.index = years.index.to_numpy().round(3)      # rounded labels, steps 0.25 +- 0.001
+    fit = pm.BayesianAR(order=1).fit(years, seed=0, progress=False, num_samples=200)
+    np.testing.assert_allclose(fit.forecast(3).index.to_numpy(), [1997.5, 1997.75, 1998.0], atol=1e-9)
+    quarter_hours = pd.Series(v, index=pd.timedelta_range("0s", periods=30, freq="15min"))
+    fit = pm.BayesianAR(order=1).fit(quarter_hours, seed=0, progress=False, num_samples=200)
+    time = fit.to_arviz().observed_data["y"].coords["time"].values
+    np.testing.assert_array_equal(time, quarter_hours.index[1:].to_numpy().astype(time.dtype))
+    import warnings
+    with warnings.catch_warnings():  # ArviZ's Pareto-k notes on 30 white-noise points
+        warnings.simplefilter("ignore")
+        assert compare_orders(quarter_hours, [1, 2], seed=0, num_samples=200).best_order in (1, 2)
+
+
 def test_forecast_index_continues_the_series_index():
     s = pm.datasets.load_sunspots().iloc[-120:]
     fit = pm.BayesianAR(order=2).fit(s, seed=0, progress=False, num_samples=500)

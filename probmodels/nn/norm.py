@@ -143,6 +143,13 @@ def make_norm(
             f"{owner}: num_groups={num_groups!r} only applies to norm='group'; received "
             f"norm={norm!r}. Drop num_groups or use norm='group'."
         )
+    if not spatial and num_channels == 1 and norm in ("layer", "group"):
+        raise ValueError(
+            f"{owner}: norm={norm!r} normalizes each example's features together, and a "
+            f"vector of one feature normalizes to the constant beta (its output would not "
+            f"depend on the input); received num_channels=1. Widen the layer to at least 2 "
+            f"features, or use norm='batch' or None for it."
+        )
     if norm == "batch":
         return nn.BatchNorm2d(num_channels) if spatial else nn.BatchNorm1d(num_channels)
     if norm == "instance":

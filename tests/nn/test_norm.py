@@ -256,3 +256,16 @@ def test_vector_group_norm_matches_oracle(rng):
 def test_vector_group_norm_rejects_one_feature_per_group():
     with pytest.raises(ValueError, match=r"one feature in each group.*norm='layer'"):
         make_norm("group", 8, spatial=False, num_groups=8)
+
+
+@pytest.mark.parametrize("kind", ["layer", "group"])
+def test_a_vector_of_one_feature_cannot_be_normalized_per_example(kind):
+    """LayerNorm(1) maps every input to its beta; it used to be built silently (layer) or
+    refused with the impossible advice 'use fewer groups' (group, where G = 1 already)."""
+    silent = torch.nn.LayerNorm(1)
+    assert torch.equal(silent(torch.tensor([[3.0], [-7.0]])), silent(torch.tensor([[0.5], [9.0]])))
+    with pytest.raises(ValueError, match=r"num_channels=1\. Widen the layer to at least 2 features, or use "
+                                         r"norm='batch' or None"):
+        make_norm(kind, 1, spatial=False)
+    make_norm("batch", 1, spatial=False)        # normalizes over the batch: fine
+    make_norm(kind, 1)                          # images: over the spatial positions: fine

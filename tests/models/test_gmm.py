@@ -428,6 +428,44 @@ def test_component_comparison_prefers_the_true_k():
     assert {"bic", "elpd_loo", "p_loo", "khat"} <= set(result.table.columns)
 
 
+def test_data_in_small_units_give_the_same_posterior_up_to_scale():
+    """Faithful in units of 1e-3 and 1e-6: Adam's steps (about lr each, in absolute units)
+    threw the means several component spreads away from the right Laplace start (mu off
+    by up to 80 sd, k-hat 5); the fit now keeps the refinement only if it improved the
+    ELBO. EM's ridge was absolute (1e-12), inflating the start's variances at 1e-6."""
+    x = pm.datasets.load_faithful().to_numpy()
+    ref = GaussianMixture(2).fit(x, seed=0, progress=False, num_samples=1000)
+    sd = {k: ref.draws[k].reshape((-1,) + ref.draws[k].shape[2:]).std(0) for k in ("mu", "sigma")}
+    for scale in (1e-3, 1e-6):
+        fit = GaussianMixture(2).fit(x * scale, seed=0, progress=False, num_samples=1000)
+        for k in ("mu", "sigma"):
+            got = fit.posterior_means()[k] / scale
+            assert np.all(np.abs(got - ref.posterior_means()[k]) < 0.5 * sd[k]), (scale, k, got)
+        np.testing.assert_allclose(fit.posterior_means()["pi"], ref.posterior_means()["pi"], atol=0.01)
+        assert fit.diagnostics["khat"] < 0.7
+
+
+# scikit-learn 1.9.1: GaussianMixture(K, covariance_type=cov, n_init=20, random_state=0,
+# reg_covar=1e-9, tol=1e-10, max_iter=2000).fit(x).bic(x) on Old Faithful (x = its 272 rows)
+SKLEARN_FAITHFUL_BIC = {("full", 2): 2322.1917, ("full", 3): 2333.7266, ("diag", 3): 2332.4963}
+
+
+def test_bic_is_at_the_maximum_likelihood_like_scikit_learn():
+    """BIC used the best posterior draw, about chi2_p / 2 below the maximum likelihood
+    (+1.6 at K = 2, +3.9 at K = 3 on Faithful): a bias against larger K."""
+    x = pm.datasets.load_faithful().to_numpy()
+    n, D = x.shape
+    # K = 1 in closed form: the sample mean and the (biased) sample covariance
+    cov = np.cov(x.T, bias=True)
+    loglik = -0.5 * n * (D * np.log(2 * np.pi) + np.linalg.slogdet(cov)[1] + D)
+    p = D + D * (D + 1) // 2
+    fit = GaussianMixture(1, covariance="full").fit(x, seed=0, progress=False, num_samples=300)
+    np.testing.assert_allclose(fit.bic(), -2 * loglik + p * np.log(n), atol=0.01)
+    for (covariance, K), reference in SKLEARN_FAITHFUL_BIC.items():
+        fit = GaussianMixture(K, covariance=covariance).fit(x, seed=0, progress=False, num_samples=300)
+        np.testing.assert_allclose(fit.bic(), reference, atol=0.01, err_msg=f"{covariance}, K={K}")
+
+
 def test_plots_draw_the_density_components_and_ellipses():
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

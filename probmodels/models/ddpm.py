@@ -273,12 +273,20 @@ class DDPM:
     denoiser : torch.nn.Module, optional
         A network ``denoiser(x_t, t)`` with ``x_t`` of shape ``(batch,) + data_shape``
         and integer ``t`` of shape ``(batch,)``. Default: ``TimeMLP(D, hidden, depth)``
-        for vectors, ``UNet(C, base_channels, channel_mults)`` for images.
+        for vectors, ``UNet(C, base_channels, channel_mults, num_groups=num_groups)``
+        for images. :meth:`fit` re-initialises the default networks from its
+        ``seed`` but trains a denoiser passed here from its current weights
+        (fine-tuning a pre-trained network); ``fit`` trains a copy, so the
+        module passed in keeps its weights.
     hidden, depth : int, default 128, 3
         Width and number of hidden layers of the default `TimeMLP`.
     base_channels : int, default 32
     channel_mults : sequence of int, default (1, 2)
-        Widths of the default `UNet`.
+        Widths of the default `UNet`: stage ``i`` has ``base_channels * channel_mults[i]``
+        channels.
+    num_groups : int, default 8
+        Groups of the default `UNet`'s group normalisation; every stage width
+        ``base_channels * m`` must be divisible by it (checked here).
     beta_start, beta_end : float, default 1e-4, 0.02
         End points of the linear schedule.
 
@@ -304,6 +312,7 @@ class DDPM:
         depth: int = 3,
         base_channels: int = 32,
         channel_mults: Sequence[int] = (1, 2),
+        num_groups: int = 8,
         beta_start: float = 1e-4,
         beta_end: float = 0.02,
     ) -> None:
@@ -322,12 +331,15 @@ class DDPM:
         self.variance = check_choice(variance, "variance", VARIANCES)
         self.decoder = check_choice(decoder, "decoder", DECODERS)
         self.num_levels = check_int(num_levels, "num_levels", minimum=2)
+        num_groups = check_int(num_groups, "num_groups", minimum=1)
+        if denoiser is None and len(self.data_shape) == 3:
+            _check_unet_widths(base_channels, channel_mults, num_groups)
         self.config = {
             "data_shape": list(self.data_shape), "timesteps": self.timesteps, "schedule": self.schedule,
             "prediction": self.prediction, "variance": self.variance, "decoder": self.decoder,
             "num_levels": self.num_levels, "hidden": hidden, "depth": depth,
             "base_channels": base_channels, "channel_mults": list(channel_mults),
-            "beta_start": beta_start, "beta_end": beta_end, "custom_denoiser": denoiser is not None,
+            "num_groups": num_groups, "beta_start": beta_start, "beta_end": beta_end, "custom_denoiser": denoiser is not None,
         }
         betas = beta_schedule(self.schedule, self.timesteps, beta_start=beta_start, beta_end=beta_end)
         self.diffusion = Diffusion(betas, variance=self.variance)
@@ -335,7 +347,8 @@ class DDPM:
             if len(self.data_shape) == 1:
                 denoiser = TimeMLP(self.data_shape[0], hidden, depth)
             else:
-                denoiser = UNet(self.data_shape[0], base_channels, tuple(channel_mults))
+                denoiser = UNet(self.data_shape[0], base_channels, tuple(channel_mults),
+                                num_groups=num_groups)
         elif not isinstance(denoiser, nn.Module):
             raise TypeError(
                 f"denoiser must be a torch.nn.Module called as denoiser(x_t, t); got "
@@ -358,6 +371,14 @@ class DDPM:
         p = next(self.denoiser.parameters(), None)
         return p.device if p is not None else torch.device("cpu")
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the model computes in: that of the denoiser's parameters (torch's
+        default dtype when the DDPM is built or loaded; the default dtype for a
+        denoiser without parameters). Data, noise and the chain follow it."""
+        p = next(self.denoiser.parameters(), None)
+        return p.dtype if p is not None else torch.get_default_dtype()
+
     def _denoise(self, x_t: torch.Tensor, t) -> torch.Tensor:
         """Denoiser output at ``t`` (an int shared by the batch, or a ``(batch,)`` tensor)."""
         if isinstance(t, int):
@@ -378,7 +399,9 @@ class DDPM:
         return dist.Normal(mean, scale)
 
     def check_data(self, data, name: str = "data") -> torch.Tensor:
-        """Return ``data`` as a float32 tensor of shape ``(N,) + data_shape`` after checking it.
+        """Return ``data`` as a tensor of shape ``(N,) + data_shape`` in the model's
+        :attr:`dtype` (float32 unless torch's default dtype was changed), on the CPU,
+        after checking it.
 
         Raises
         ------
@@ -425,7 +448,7 @@ class DDPM:
                     f"0..{K - 1} as x = 2 p / {K - 1} - 1 (8-bit: pixels / 127.5 - 1 with "
                     f"num_levels=256), or use decoder='gaussian' for continuous data."
                 )
-        return torch.as_tensor(np.ascontiguousarray(array), dtype=torch.float32)
+        return torch.as_tensor(np.ascontiguousarray(array), dtype=self.dtype)
 
     # ------------------------------------------------------------ the Pyro pair
     def model(self, x0: torch.Tensor | None = None, num_samples: int | None = None):
@@ -434,7 +457,7 @@ class DDPM:
         Parameters
         ----------
         x0 : torch.Tensor, optional
-            Observed data of shape ``(N,) + data_shape`` (float32).
+            Observed data of shape ``(N,) + data_shape`` in the model's :attr:`dtype`.
         num_samples : int, optional
             Number of examples to simulate when ``x0`` is None.
 
@@ -453,7 +476,7 @@ class DDPM:
             n = x0.shape[0]
         device = self.device
         with pyro.plate("data", n, dim=-1):
-            zeros = torch.zeros((n,) + self.data_shape, device=device)
+            zeros = torch.zeros((n,) + self.data_shape, dtype=self.dtype, device=device)
             x = pyro.sample(f"x_{T}", dist.Normal(zeros, 1.0).to_event(k))
             for t in range(T, 1, -1):
                 # Ho et al. eq. 1: p(x_{t-1} | x_t) = N(mu_theta(x_t, t), sigma_t^2 I)
@@ -582,7 +605,9 @@ class DDPM:
         r"""Train a copy of the denoiser and return it in a :class:`DDPMFit`.
 
         This DDPM is left as it was; ``fit.ddpm`` is the trained copy (its
-        ``model``/``guide`` are the fitted Pyro pair).
+        ``model``/``guide`` are the fitted Pyro pair). The default networks are
+        re-initialised from ``seed``; a ``denoiser`` passed to :class:`DDPM` is
+        trained from its current weights (fine-tuning).
 
         Parameters
         ----------
@@ -598,7 +623,8 @@ class DDPM:
         lr : float, default 2e-3
             Peak learning rate (Adam).
         schedule : {"constant", "cosine", "onecycle"}, default "onecycle"
-            Learning-rate schedule over the run.
+            Learning-rate schedule over the run (the noise schedule is
+            ``DDPM(schedule=...)``).
         objective : {"simple", "elbo", "chain"}, default "simple"
             ``"simple"``: :math:`L_\text{simple}` (Ho et al. eq. 14);
             ``"elbo"``: the unbiased one-timestep estimate of the negative ELBO
@@ -614,8 +640,8 @@ class DDPM:
         device : str, torch.device or None
             ``None``: CPU, or the local GPU under ``torchrun`` with NCCL.
         seed : int, optional
-            Seeds the initial weights, the training order and the noise;
-            ``None`` draws one and records it.
+            Seeds the initial weights (of the default networks), the training
+            order and the noise; ``None`` draws one and records it.
         progress : bool, default False
         checkpoint, checkpoint_every, resume :
             Checkpoint file, epochs between checkpoints, and a checkpoint to
@@ -634,7 +660,15 @@ class DDPM:
         steps = check_int(steps, "steps", minimum=1)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         lr = check_float(lr, "lr", positive=True)
-        schedule = check_choice(schedule, "schedule", LR_SCHEDULES)
+        try:
+            schedule = check_choice(schedule, "schedule", LR_SCHEDULES)
+        except ValueError as exc:
+            hint = (f" {schedule!r} is a noise schedule: pass it as DDPM(data_shape, schedule={schedule!r})."
+                    if isinstance(schedule, str) and schedule in SCHEDULES else "")
+            raise ValueError(
+                f"fit(schedule=...) is the learning-rate schedule of fit(); the noise schedule is "
+                f"DDPM(schedule=...). {exc}{hint}"
+            ) from None
         objective = check_choice(objective, "objective", OBJECTIVES)
         ema_decay = check_float(ema_decay, "ema_decay", minimum=0.0, maximum=0.99999)
         if grad_clip is not None:
@@ -661,16 +695,24 @@ class DDPM:
         config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                              schedule=schedule, grad_clip=grad_clip,
                              ema_decay=ema_decay if ema_decay > 0 else None, device=device,
-                             progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+                             progress=progress, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                             cpu_threads=num_threads)
         options = {"steps": epochs * per_epoch, "epochs": epochs, "batch_size": batch_size, "lr": lr,
                    "schedule": schedule, "objective": objective, "ema_decay": ema_decay,
                    "grad_clip": grad_clip, "weight_decay": weight_decay}
+        # files and checkpoints written before num_groups existed lack it: keep their
+        # fingerprint when it has its default
+        fingerprint_config = {k: v for k, v in self.config.items()
+                              if not (k == "num_groups" and v == 8)}
         with pyro.get_param_store().scope(), limit_threads(num_threads):
-            with torch.random.fork_rng(devices=[]):  # the weights are drawn on the CPU
-                torch.manual_seed(seed)
-                _reset_parameters(trained.denoiser)  # the seed fixes the initial weights too
+            if not trained.config["custom_denoiser"]:
+                # the seed fixes the initial weights of the default networks too; a denoiser
+                # the user passed is trained from its current weights (fine-tuning)
+                with torch.random.fork_rng(devices=[]):  # the weights are drawn on the CPU
+                    torch.manual_seed(seed)
+                    _reset_parameters(trained.denoiser)
             run = train(loss_fn, trained.denoiser, x, config, seed=seed, resume=resume, description="DDPM",
-                        fingerprint={"model": "DDPM", "objective": objective, **self.config,
+                        fingerprint={"model": "DDPM", "objective": objective, **fingerprint_config,
                                      "denoiser": type(self.denoiser).__name__,
                                      "parameter_shapes": {k: list(v.shape) for k, v in
                                                           self.denoiser.state_dict().items()}})
@@ -682,6 +724,28 @@ class DDPM:
 
 
 # =============================================================== training helpers
+
+
+def _check_unet_widths(base_channels, channel_mults, num_groups: int) -> None:
+    """Check that the default UNet's group norms can split every stage width into ``num_groups``."""
+    base = check_int(base_channels, "base_channels", minimum=1)
+    if isinstance(channel_mults, (str, bytes)) or not isinstance(channel_mults, Sequence) or not channel_mults:
+        raise ValueError(f"channel_mults must be a non-empty sequence of positive ints, e.g. (1, 2); "
+                         f"got {channel_mults!r}.")
+    mults = [check_int(m, f"channel_mults[{i}]", minimum=1) for i, m in enumerate(channel_mults)]
+    widths = [base * m for m in mults]
+    bad = [w for w in widths if w % num_groups]
+    if bad:
+        g = math.gcd(*widths)
+        groups = max(d for d in range(1, num_groups + 1) if g % d == 0)
+        base_fix = -(-base // num_groups) * num_groups
+        raise ValueError(
+            f"DDPM: the default UNet's stage widths base_channels * channel_mults = {widths} "
+            f"(base_channels={base}, channel_mults={tuple(mults)}) must each be divisible by "
+            f"num_groups={num_groups}, the groups of its group normalisation; {bad} are not. "
+            f"Pass DDPM(..., base_channels={base_fix}) (a multiple of num_groups) or "
+            f"DDPM(..., num_groups={groups}) (a divisor of every width)."
+        )
 
 
 def _reset_parameters(module: nn.Module) -> None:
@@ -788,7 +852,7 @@ class DDPMFit(FitResult):
         if type(ddpm.denoiser) is TimeMLP:
             # every step's time projections in one pass (no gradients here)
             ddpm._projections = _time_projections(ddpm.denoiser, ddpm.timesteps,
-                                                   torch.get_default_dtype(), device)
+                                                   ddpm.dtype, device)
         try:
             return self._run_sampler(ddpm, n, steps, sampler, seed, frames, recorded, device)
         finally:
@@ -823,8 +887,11 @@ class DDPMFit(FitResult):
             ``x_{t-1} | x_t``, and ``x_0`` from the decoder); fewer: the
             deterministic DDIM sampler (Song et al. 2021, eta = 0) on ``steps``
             evenly spaced timesteps, which returns the final prediction of
-            ``x_0`` (clipped to ``[-1, 1]`` but not quantised with the
-            discretised decoder).
+            ``x_0``; with ``decoder="discretized"`` the predictions are clipped
+            to ``[-1, 1]`` at every step and the result is rounded to the
+            nearest of the ``num_levels`` grey levels (no draw from the
+            discretised decoder); with the Gaussian decoder it is neither
+            clipped nor rounded.
         sampler : {"ancestral", "ddim"}, optional
             Force a sampler (DDIM with ``steps=T`` is allowed).
         seed : int, optional
@@ -991,7 +1058,13 @@ class DDPMFit(FitResult):
     def _from_state(cls, common, meta, arrays):
         config = dict(meta["config"])
         config.pop("custom_denoiser")
-        ddpm = DDPM(tuple(config.pop("data_shape")), **config)
+        config.setdefault("num_groups", 8)  # files saved before num_groups was an argument
+        # building the denoiser draws initial weights, which the saved ones replace: the
+        # caller's global RNG is left as it was
+        with torch.random.fork_rng(devices=[]):
+            ddpm = DDPM(tuple(config.pop("data_shape")), **config)
+        # load_state_dict converts the saved arrays to the parameters' dtype (torch's
+        # default dtype when loading), so a float32 file loads into a float64 session
         state = {k[len("param/"):]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("param/")}
         ddpm.denoiser.load_state_dict(state)
         ddpm.denoiser.eval()
@@ -1009,7 +1082,7 @@ def _ddim(ddpm: DDPM, n: int, steps: int, recorded: dict | None, frames) -> torc
     r"""Deterministic DDIM sampling (Song et al. 2021, eq. 12 with :math:`\sigma = 0`)."""
     d = ddpm.diffusion
     taus = _ddim_timesteps(ddpm.timesteps, steps)
-    x = torch.randn((n,) + ddpm.data_shape, device=ddpm.device)
+    x = torch.randn((n,) + ddpm.data_shape, dtype=ddpm.dtype, device=ddpm.device)
     prev = np.concatenate([[0], taus[:-1]])
     for tau, tau_prev in zip(taus[::-1].tolist(), prev[::-1].tolist()):
         if recorded is not None and tau in frames:

@@ -154,7 +154,11 @@ class _VAENet(nn.Module):
 
 
 def _as_images(x: Any, input_shape: tuple[int, int, int], likelihood: str, name: str = "x") -> torch.Tensor:
-    """Check images and return them as float32 ``(data, C, H, W)`` (on the CPU)."""
+    """Check images and return them as float32 ``(data, C, H, W)`` (on the CPU).
+
+    Callers convert the result to the model's dtype (:attr:`VAE.dtype`, the
+    dtype of its networks' parameters) where it enters the networks.
+    """
     C, H, W = input_shape
     if isinstance(x, torch.Tensor):
         array = x.detach().cpu().numpy()
@@ -452,6 +456,12 @@ class VAE:
     def device(self) -> torch.device:
         return next(self.net.parameters()).device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the model computes in: that of its networks' parameters, which is
+        torch's default dtype when the VAE is built (or loaded); data are converted to it."""
+        return next(self.net.parameters()).dtype
+
     # ------------------------------------------------------------ distributions
     def _likelihood(self, f: torch.Tensor) -> dist.TorchDistribution:
         """``p_theta(x | z)`` from the decoder output ``f`` (``batch_shape + (C, H, W)``)."""
@@ -478,7 +488,8 @@ class VAE:
         Parameters
         ----------
         x : torch.Tensor, optional
-            A batch of images ``(batch, C, H, W)``, float32, observed at site ``"x"``.
+            A batch of images ``(batch, C, H, W)`` in the model's dtype (:attr:`dtype`,
+            float32 unless torch's default dtype was changed), observed at site ``"x"``.
             ``None`` simulates ``num_data`` images (prior predictive).
         num_data : int, optional
             Size ``N`` of the whole data set; the batch is a subsample of it and
@@ -504,7 +515,7 @@ class VAE:
             size = x.shape[0] if num_data is None else num_data
             # the batch is the subsample; passing its positions skips Pyro's randperm(N)
             subsample = torch.arange(x.shape[0], device=device)
-        loc = torch.zeros(self.latent_dim, device=device)
+        loc = torch.zeros(self.latent_dim, dtype=self.dtype, device=device)
         with pyro.plate("data", size, subsample=subsample, dim=-1):
             z = pyro.sample("z", dist.Normal(loc, 1.0).to_event(1))
             return pyro.sample("x", self._likelihood(self.net.decoder(z)), obs=x)
@@ -628,6 +639,8 @@ class VAE:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             vae = VAE(**self.config)
+        # the networks are built in torch's default dtype; the data follow them
+        x = x.to(vae.dtype)
         n = x.shape[0]
         num_train = n - (0 if validation is None else max(1, int(round(validation * n))))
         loss = vae.elbo_loss(max(num_train, 1), jit=jit)
@@ -679,7 +692,8 @@ class VAEFit(FitResult):
 
     # ---------------------------------------------------------------- helpers
     def _images(self, x, name="x") -> torch.Tensor:
-        return _as_images(x, self.vae.input_shape, self.vae.likelihood, name).to(self.vae.device)
+        return _as_images(x, self.vae.input_shape, self.vae.likelihood, name).to(
+            device=self.vae.device, dtype=self.vae.dtype)
 
     def _generator(self, seed: int | None) -> torch.Generator:
         return torch.Generator(device=self.vae.device).manual_seed(resolve_seed(seed))
@@ -717,7 +731,7 @@ class VAEFit(FitResult):
             # about 50,000 decoder inputs at a time
             for chunk in self._chunks(x, 50_000 // S):
                 loc, scale = vae.net.encoder(chunk)
-                eps = torch.randn((S,) + loc.shape, generator=g, device=loc.device)
+                eps = torch.randn((S,) + loc.shape, generator=g, dtype=loc.dtype, device=loc.device)
                 z = loc + scale * eps  # (S, batch, K)
                 log_w = (vae._likelihood(vae.net.decoder(z)).log_prob(chunk)
                          + dist.Normal(0.0, 1.0).log_prob(z).sum(-1)
@@ -740,7 +754,7 @@ class VAEFit(FitResult):
     def decode(self, z) -> np.ndarray:
         """``E[x | z]`` for latent points ``z`` of shape ``(data, K)``: ``(data, C, H, W)``."""
         z = z.detach() if isinstance(z, torch.Tensor) else np.asarray(z)
-        z = torch.as_tensor(z, dtype=torch.float32, device=self.vae.device)
+        z = torch.as_tensor(z, dtype=self.vae.dtype, device=self.vae.device)
         K = self.vae.latent_dim
         if z.dim() != 2 or z.shape[1] != K:
             raise ValueError(f"z must have shape (data, {K}), got {tuple(z.shape)}.")
@@ -759,7 +773,7 @@ class VAEFit(FitResult):
         or a draw of ``x`` (``mean=False``). Shape ``(n, C, H, W)``."""
         n = check_int(n, "n", minimum=1)
         g = self._generator(seed)
-        z = torch.randn(n, self.vae.latent_dim, generator=g, device=self.vae.device)
+        z = torch.randn(n, self.vae.latent_dim, generator=g, dtype=self.vae.dtype, device=self.vae.device)
         self.vae.net.eval()
         with torch.no_grad(), pyro.validation_enabled(False):
             f = self.vae.net.decoder(z)
@@ -838,7 +852,12 @@ class VAEFit(FitResult):
     def _from_state(cls, common, meta, arrays):
         config = dict(meta["config"])
         config["input_shape"] = tuple(config["input_shape"])
-        vae = VAE(**config)
+        # building the networks draws initial weights, which the saved ones replace: the
+        # caller's global RNG is left as it was
+        with torch.random.fork_rng(devices=[]):
+            vae = VAE(**config)
+        # load_state_dict copies into the parameters, converting to their dtype (torch's
+        # default dtype when loading), so a float32 file loads into a float64 session
         state = {k: torch.from_numpy(np.array(arrays[f"net/{k}"])) for k in meta["state_keys"]}
         vae.net.load_state_dict(state)
         vae.net.eval()

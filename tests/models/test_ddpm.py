@@ -570,3 +570,159 @@ def test_ddim_samples_of_a_discretized_decoder_lie_on_its_grid():
     a = ddpm.step_term(x0, torch.tensor(4))
     torch.manual_seed(0)
     assert torch.equal(a, ddpm.step_term(x0, 4))
+
+
+# ------------------------------------------------ dtype, custom denoisers, options, loading
+
+
+def test_float64_default_dtype_fits_samples_and_evaluates():
+    # Pyro users often set float64; the model computes in its denoiser's dtype
+    y = np.random.default_rng(0).standard_normal((40, 2)).astype("float32")
+    images = np.random.default_rng(1).integers(0, 17, size=(6, 1, 4, 4)) / 8 - 1
+    torch.set_default_dtype(torch.float64)
+    try:
+        fit = DDPM((2,), **SMALL).fit(y, steps=2, batch_size=20, seed=0)
+        assert fit.ddpm.dtype == torch.float64
+        assert fit.ddpm.check_data(y).dtype == torch.float64
+        for steps in (None, 3):  # ancestral and DDIM
+            s = fit.sample(4, steps=steps, seed=0)
+            assert s.dtype == np.float64 and s.shape == (4, 2) and np.isfinite(s).all()
+        ts, frames = fit.trajectory(3, num_frames=3, seed=0)
+        assert frames.dtype == np.float64 and np.isfinite(frames).all()
+        ev = fit.evaluate(y[:5], seed=0)
+        assert np.isfinite(ev.nats) and np.isfinite(ev.terms).all()
+        for objective in ("elbo", "chain"):
+            assert np.isfinite(DDPM((2,), **SMALL).fit(y, steps=1, objective=objective, seed=0).losses).all()
+        # the image path: UNet and the discretised decoder
+        ifit = DDPM((1, 4, 4), timesteps=3, decoder="discretized", num_levels=17, base_channels=8,
+                    channel_mults=(1,)).fit(images, steps=1, seed=0)
+        assert ifit.ddpm.dtype == torch.float64
+        for steps in (None, 2):
+            s = ifit.sample(2, steps=steps, seed=0)
+            assert s.dtype == np.float64 and np.isin(np.round((s + 1) * 8, 6), np.arange(17)).all()
+        assert np.isfinite(ifit.evaluate(images[:2], seed=0).nats)
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+def test_a_float32_file_loads_into_a_float64_session_with_the_same_numbers(small_fit, tmp_path):
+    fit, x = small_fit
+    path = fit.save(tmp_path / "ddpm32")
+    # 3 examples of 2 coordinates: 6 normals per draw. Below 16 values torch's CPU
+    # randn gives the same normals in float32 and float64 (to float32 rounding), so
+    # the two sessions run the same chain; the premise is checked first
+    g32, g64 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    np.testing.assert_allclose(torch.randn(6, generator=g64, dtype=torch.float64).numpy(),
+                               torch.randn(6, generator=g32).numpy(), rtol=1e-6, atol=1e-7)
+    ref_ev = fit.evaluate(x[:3], seed=3)
+    ref_ancestral, ref_ddim = fit.sample(3, seed=4), fit.sample(3, steps=5, seed=4)
+    torch.set_default_dtype(torch.float64)
+    try:
+        back = pm.load(path)
+        assert back.ddpm.dtype == torch.float64
+        ev = back.evaluate(x[:3], seed=3)
+        ancestral, ddim = back.sample(3, seed=4), back.sample(3, steps=5, seed=4)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    # float32 vs float64 arithmetic on the same weights and draws: rtol 1e-4
+    np.testing.assert_allclose(ev.per_example, ref_ev.per_example, rtol=1e-4)
+    np.testing.assert_allclose(ev.nats, ref_ev.nats, rtol=1e-4)
+    np.testing.assert_allclose(ancestral, ref_ancestral, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ddim, ref_ddim, rtol=1e-4, atol=1e-5)
+
+
+def test_fit_trains_a_user_supplied_denoiser_from_its_own_weights():
+    from probmodels.nn import TimeMLP
+
+    y = np.random.default_rng(0).standard_normal((64, 2)).astype("float32")
+    net = TimeMLP(2, 16, 2)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(0.123)  # stand-in for pre-trained weights
+    # a learning rate of 1e-12 moves no weight by more than ~1e-11 (Adam's step is ~lr)
+    fit = DDPM((2,), timesteps=10, denoiser=net).fit(y, steps=2, lr=1e-12, ema_decay=0.0, seed=0)
+    for name, p in fit.denoiser.named_parameters():
+        np.testing.assert_allclose(p.detach().numpy(), 0.123, atol=1e-9, err_msg=name)
+    assert fit.denoiser is not net and all(float(p.detach().max()) == np.float32(0.123) for p in net.parameters())
+    # the default network is still re-initialised from the seed
+    default = DDPM((2,), timesteps=10, hidden=16, depth=2)
+    with torch.no_grad():
+        for p in default.denoiser.parameters():
+            p.fill_(0.123)
+    refit = default.fit(y, steps=2, lr=1e-12, ema_decay=0.0, seed=0)
+    assert not np.allclose(refit.denoiser.layers[0].weight.detach().numpy(), 0.123)
+
+
+def test_fit_num_threads_applies_inside_training(monkeypatch):
+    y = np.random.default_rng(0).standard_normal((40, 2)).astype("float32")
+    seen = []
+    original = DDPM.simple_loss
+
+    def recording(self, x0):
+        seen.append(torch.get_num_threads())
+        return original(self, x0)
+
+    monkeypatch.setattr(DDPM, "simple_loss", recording)
+    before = torch.get_num_threads()  # 1, from the autouse fixture
+    DDPM((2,), **SMALL).fit(y, steps=2, batch_size=20, seed=0, num_threads=2)
+    assert set(seen) == {2}
+    assert torch.get_num_threads() == before  # restored afterwards
+    seen.clear()
+    DDPM((2,), **SMALL).fit(y, steps=2, batch_size=20, seed=0, num_threads=1)
+    assert set(seen) == {1}
+
+
+def test_fit_schedule_error_says_it_is_the_learning_rate_schedule():
+    y = np.random.default_rng(0).standard_normal((10, 2))
+    with pytest.raises(ValueError) as info:
+        DDPM((2,), **SMALL).fit(y, steps=1, schedule="linear")
+    message = str(info.value)
+    assert "the learning-rate schedule of fit(); the noise schedule is DDPM(schedule=...)" in message
+    assert "'constant', 'cosine', 'onecycle'" in message and "got 'linear'" in message
+    assert "DDPM(data_shape, schedule='linear')" in message
+
+
+def test_load_leaves_the_global_torch_rng_alone(small_fit, tmp_path):
+    path = small_fit[0].save(tmp_path / "ddpm")
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    pm.load(path)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_unet_widths_not_divisible_by_num_groups_are_rejected_naming_ddpm_arguments():
+    with pytest.raises(ValueError) as info:
+        DDPM((1, 8, 8), base_channels=12)
+    message = str(info.value)
+    assert "base_channels * channel_mults = [12, 24]" in message and "num_groups=8" in message
+    assert "[12] are not" in message
+    assert "DDPM(..., base_channels=16)" in message and "DDPM(..., num_groups=6)" in message
+    # the suggested fixes work
+    for fix in ({"base_channels": 16}, {"num_groups": 6}):
+        DDPM((1, 8, 8), **{"base_channels": 12, **fix})
+    with pytest.raises(ValueError, match="num_groups must be"):
+        DDPM((1, 8, 8), num_groups=0)
+    # a custom denoiser and vector data do not use the UNet: no check
+    DDPM((2,), base_channels=12)
+
+
+def test_num_groups_reaches_the_unet_and_survives_save_and_load(tmp_path):
+    images = np.random.default_rng(1).integers(0, 17, size=(4, 1, 4, 4)) / 8 - 1
+    ddpm = DDPM((1, 4, 4), timesteps=3, decoder="discretized", num_levels=17, base_channels=12,
+                channel_mults=(1,), num_groups=4)
+    norms = [m for m in ddpm.denoiser.modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert norms and all(m.num_groups == 4 for m in norms)
+    fit = ddpm.fit(images, steps=1, seed=0)
+    back = pm.load(fit.save(tmp_path / "groups"))
+    assert back.ddpm.config["num_groups"] == 4
+    np.testing.assert_array_equal(back.sample(2, seed=1), fit.sample(2, seed=1))
+    # a file written before num_groups was an argument has no such key: the UNet had 8 groups
+    old = DDPM((1, 4, 4), timesteps=3, base_channels=8, channel_mults=(1,)).fit(images, steps=1, seed=0)
+    meta, arrays = old._state()
+    meta = {"config": {k: v for k, v in meta["config"].items() if k != "num_groups"}}
+    common = {"draws": {}, "losses": old.losses, "method": old.method, "seed": old.seed,
+              "options": old.options, "diagnostics": old.diagnostics}
+    rebuilt = DDPMFit._from_state(common, meta, arrays)
+    assert rebuilt.ddpm.config["num_groups"] == 8
+    np.testing.assert_array_equal(rebuilt.sample(2, seed=1), old.sample(2, seed=1))

@@ -398,3 +398,75 @@ def test_resume_refuses_a_checkpoint_of_another_vae(tmp_path):
     VAE((1, 4, 4), 2, hidden=(8,)).fit(x, checkpoint=str(ckpt), **kw)
     with pytest.raises(ValueError, match=r"another run: .*likelihood='bernoulli' then, 'continuous_bernoulli' now"):
         VAE((1, 4, 4), 2, "continuous_bernoulli", hidden=(8,)).fit(x, resume=str(ckpt), **kw)
+
+
+# ---------------------------------------------------------------- float64, loading
+
+
+def _tiny_binary(n=40, seed=0):
+    return (np.random.default_rng(seed).random((n, 1, 4, 4)) > 0.5).astype(np.float32)
+
+
+@pytest.mark.parametrize("likelihood,architecture,jit", [("bernoulli", "mlp", True),
+                                                         ("gaussian", "conv", False)])
+def test_float64_default_dtype_fits_and_runs_every_method(likelihood, architecture, jit):
+    # Pyro users often set float64; the model computes in its networks' dtype
+    x = _tiny_binary()
+    torch.set_default_dtype(torch.float64)
+    try:
+        vae = VAE((1, 4, 4), 2, likelihood, architecture, hidden=(8,), channels=(4,))
+        fit = vae.fit(x, epochs=2, batch_size=16, seed=0, progress=False, jit=jit)
+        assert fit.vae.dtype == torch.float64 and np.isfinite(fit.losses).all()
+        ev = fit.evaluate(x[:5], num_samples=4)
+        assert np.isfinite([ev["elbo"], ev["log_likelihood"]]).all()
+        loc, scale = fit.encode(x[:5])
+        assert loc.dtype == np.float64 and loc.shape == scale.shape == (5, 2)
+        assert fit.decode(loc).shape == fit.reconstruct(x[:5]).shape == (5, 1, 4, 4)
+        assert fit.decode(torch.zeros(2, 2, dtype=torch.float32)).dtype == np.float64
+        assert fit.interpolate(x[0], x[1], steps=3).shape == (3, 1, 4, 4)
+        for mean in (True, False):
+            s = fit.sample(3, seed=0, mean=mean)
+            assert s.dtype == np.float64 and s.shape == (3, 1, 4, 4) and np.isfinite(s).all()
+        assert fit.vae.model(torch.as_tensor(x[:3], dtype=torch.float64)).shape == (3, 1, 4, 4)
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+def test_a_float32_file_loads_into_a_float64_session_with_the_same_numbers(tmp_path):
+    x = _tiny_binary()
+    fit = VAE((1, 4, 4), 2, hidden=(8,)).fit(x, epochs=2, batch_size=16, seed=0, progress=False)
+    path = fit.save(tmp_path / "vae32")
+    # evaluate(x[:2], num_samples=3) draws 3 * 2 * K = 12 normals and sample(3) 6: below 16
+    # values torch's CPU randn gives the same normals in float32 and float64 (to float32
+    # rounding), so both sessions use the same draws; the premise is checked first
+    g32, g64 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    np.testing.assert_allclose(torch.randn(12, generator=g64, dtype=torch.float64).numpy(),
+                               torch.randn(12, generator=g32).numpy(), rtol=1e-6, atol=1e-7)
+    ref_ev = fit.evaluate(x[:2], num_samples=3, seed=0)
+    ref_loc, ref_scale = fit.encode(x[:5])
+    ref_rec, ref_sample = fit.reconstruct(x[:5]), fit.sample(3, seed=1)
+    torch.set_default_dtype(torch.float64)
+    try:
+        back = load(path)
+        assert back.vae.dtype == torch.float64
+        ev = back.evaluate(x[:2], num_samples=3, seed=0)
+        loc, scale = back.encode(x[:5])
+        rec, sample = back.reconstruct(x[:5]), back.sample(3, seed=1)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    # float32 vs float64 arithmetic on the same weights and draws: rtol 1e-4
+    for key in ("elbo", "log_likelihood"):
+        np.testing.assert_allclose(ev[key], ref_ev[key], rtol=1e-4, err_msg=key)
+    for got, want in ((loc, ref_loc), (scale, ref_scale), (rec, ref_rec), (sample, ref_sample)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_load_leaves_the_global_torch_rng_alone(tmp_path):
+    fit = VAE((1, 4, 4), 2, hidden=(8,)).fit(_tiny_binary(), epochs=1, validation=None, seed=0,
+                                             progress=False)
+    path = fit.save(tmp_path / "vae")
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    load(path)
+    assert torch.equal(torch.rand(3), expected)

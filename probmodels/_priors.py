@@ -21,7 +21,7 @@ import torch
 from pyro.distributions.torch_distribution import ExpandedDistribution
 from torch.distributions import Independent
 
-__all__ = ["from_json", "leaf_params", "to_dtype", "to_json"]
+__all__ = ["check_finite_params", "from_json", "leaf_params", "to_dtype", "to_json"]
 
 # constructor arguments that are not in arg_constraints but must be carried
 _EXTRA_ARGS = {"LKJCholesky": ("dim", "concentration"), "LKJ": ("dim", "concentration")}
@@ -78,6 +78,25 @@ def to_dtype(d, dtype: torch.dtype = torch.float64, device=None):
         return v
 
     return _rebuild(d, convert)
+
+
+def check_finite_params(d, name: str) -> None:
+    """Raise ``ValueError`` if a parameter of the prior ``d`` (for site ``name``) is NaN or
+    infinite: ``dist.Normal(0., float('inf'))`` is an improper prior, which otherwise
+    surfaces as a NaN loss and the advice to lower the learning rate."""
+
+    def convert(v):
+        t = torch.as_tensor(v) if isinstance(v, (float, int)) or torch.is_tensor(v) else None
+        if t is not None and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ValueError(
+                f"the {name} prior {type(d).__name__} has a parameter that is not finite "
+                f"({v.tolist() if torch.is_tensor(v) else v}); an infinite location or scale is "
+                f"an improper prior, which the model cannot use. Pass finite values, e.g. "
+                f"dist.Normal(0., 100.) for a vague prior."
+            )
+        return v
+
+    _rebuild(d, convert)
 
 
 def to_json(d) -> dict[str, Any]:

@@ -196,6 +196,8 @@ class BayesianAR:
                     f"dist.Normal(0., 1.), got {type(prior).__name__}."
                 )
         self.priors = {k: _priors.to_dtype(v, DTYPE) for k, v in priors.items()}
+        for name, prior in self.priors.items():
+            _priors.check_finite_params(prior, name)
         self._check_prior_shapes()
         self._autoguide = None
 

@@ -583,6 +583,8 @@ class GaussianMixture:
                     f"dist.Normal(0., 1.), got {type(prior).__name__}."
                 )
         self.priors = {k: _priors.to_dtype(v, DTYPE) for k, v in priors.items()}
+        for name, prior in self.priors.items():
+            _priors.check_finite_params(prior, name)
         self._check_priors()
         self._autoguide = None
         self._guide_key = None

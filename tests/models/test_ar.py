@@ -514,6 +514,14 @@ def test_rejects_unknown_method_prior_and_option_names():
         pm.BayesianAR(order=1, priors={"mu": 3.0})
 
 
+def test_rejects_an_improper_prior_with_an_infinite_parameter():
+    """Normal(0, inf) used to fail at SVI step 0 with the advice to lower the learning rate."""
+    for site, prior in (("mu", dist.Normal(0.0, float("inf"))), ("sigma", dist.HalfCauchy(float("inf"))),
+                        ("phi", dist.Normal(torch.tensor([0.0, float("-inf")]), 1.0))):
+        with pytest.raises(ValueError, match=rf"the {site} prior \w+ has a parameter that is not finite"):
+            pm.BayesianAR(order=2, priors={site: prior})
+
+
 def test_rejects_sigma_prior_without_positive_support_and_misshapen_phi_prior():
     with pytest.raises(ValueError, match="positive support"):
         pm.BayesianAR(order=1, priors={"sigma": dist.Normal(0.0, 1.0)})

@@ -593,6 +593,11 @@ def test_constant_check_keeps_a_small_relative_spread():
     np.testing.assert_array_equal(values, x)
 
 
+def test_rejects_an_improper_prior_with_an_infinite_parameter():
+    with pytest.raises(ValueError, match=r"the mu prior Normal has a parameter that is not finite \(inf\)"):
+        GaussianMixture(2, priors={"mu": dist.Normal(0.0, float("inf"))})
+
+
 def test_compare_components_refuses_sample_weight():
     with pytest.raises(ValueError, match=r"compare_components does not take sample_weight.*"
                                          r"np\.repeat\(x, w, axis=0\)"):

@@ -719,14 +719,20 @@ class VAEFit(FitResult):
         -------
         dict
             ``"elbo"``, ``"log_likelihood"`` (means over the images),
-            ``"elbo_se"`` (standard error of the mean over images) and ``"num_samples"``.
+            ``"elbo_se"`` and ``"log_likelihood_se"`` (standard errors of those
+            means over the images), ``"log_likelihood_mc_se"`` (the Monte Carlo
+            error of ``"log_likelihood"`` from the ``S`` draws: per image the
+            delta-method ``sqrt((mean(w^2) / mean(w)^2 - 1) / S)`` of the
+            log-mean-exp, combined over images; when ``q(z | x)`` is much narrower
+            than the posterior the weights are heavy-tailed and this
+            underestimates the error) and ``"num_samples"``.
         """
         S = check_int(num_samples, "num_samples", minimum=1)
         x = self._images(x)
         g = self._generator(seed)
         vae = self.vae
         vae.net.eval()
-        elbos, lls = [], []
+        elbos, lls, mc_vars = [], [], []
         with torch.no_grad(), pyro.validation_enabled(False):
             # about 50,000 decoder inputs at a time
             for chunk in self._chunks(x, 50_000 // S):
@@ -738,10 +744,14 @@ class VAEFit(FitResult):
                          - dist.Normal(loc, scale).log_prob(z).sum(-1))  # (S, batch)
                 elbos.append(log_w.double().mean(0))
                 lls.append(torch.logsumexp(log_w.double(), 0) - math.log(S))
-        elbo, ll = torch.cat(elbos), torch.cat(lls)
-        se = float(elbo.std() / math.sqrt(elbo.numel())) if elbo.numel() > 1 else float("nan")
+                r = torch.exp(log_w.double() - log_w.double().max(0).values)   # (S, batch)
+                mc_vars.append((r.pow(2).mean(0) / r.mean(0).pow(2) - 1.0).clamp_min(0.0) / S)
+        elbo, ll, mc_var = torch.cat(elbos), torch.cat(lls), torch.cat(mc_vars)
+        n = elbo.numel()
+        se, ll_se = ((float(v.std() / math.sqrt(n)) if n > 1 else float("nan")) for v in (elbo, ll))
         return {"elbo": float(elbo.mean()), "log_likelihood": float(ll.mean()),
-                "elbo_se": se, "num_samples": S}
+                "elbo_se": se, "log_likelihood_se": ll_se,
+                "log_likelihood_mc_se": float(mc_var.sum().sqrt() / n), "num_samples": S}
 
     def encode(self, x) -> tuple[np.ndarray, np.ndarray]:
         """Posterior means and scales ``(mu_phi(x), sigma_phi(x))``, each ``(data, K)``."""

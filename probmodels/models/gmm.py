@@ -929,10 +929,15 @@ def _laplace(x, w, packing: _Packing, mode: torch.Tensor) -> torch.Tensor | None
     H = 0.5 * (H + H.T)
     if not bool(torch.isfinite(H).all()):
         return None
-    evals, evecs = torch.linalg.eigh(H)
+    # in coordinates scaled by the curvature (unit diagonal), so the threshold below means
+    # the same for data in any units (absolute, it replaced every mean's curvature by 1
+    # for data in units of 1e6, whose curvatures are about 1e-12 N)
+    h = torch.diagonal(H)
+    d = torch.where(h > 0, h.clamp_min(1e-300).rsqrt(), torch.ones_like(h))
+    evals, evecs = torch.linalg.eigh(d[:, None] * H * d[None, :])
     # a saddle or flat direction (an empty component) gets a unit-scale direction instead
     evals = torch.where(evals > 1e-8, evals, torch.ones_like(evals))
-    cov = (evecs / evals) @ evecs.T
+    cov = d[:, None] * ((evecs / evals) @ evecs.T) * d[None, :]
     return torch.linalg.cholesky(0.5 * (cov + cov.T))
 
 

@@ -220,9 +220,7 @@ class BayesianAR:
         if sigma is not None:
             # negative values must be outside the support; an upper bound (Uniform(0, b))
             # is fine (the conjugate guide then gives way to the multivariate normal one)
-            probe = torch.tensor([-1.0, -1e-12], dtype=DTYPE)
-            ok = sigma.support.check(probe.reshape((2,) + (1,) * len(sigma.batch_shape)))
-            if bool(ok.any()):
+            if bool(_in_support(sigma, [-1.0, -1e-12]).any()):
                 raise ValueError(
                     f"the sigma prior must have positive support, got {type(sigma).__name__} "
                     f"with support {sigma.support}; use e.g. dist.HalfCauchy(2.5) or dist.HalfNormal(1.)."
@@ -531,8 +529,13 @@ def _conjugate_applicable(priors) -> bool:
 def _sigma_unbounded(prior) -> bool:
     """Whether the sigma prior's support reaches every large value, as the conjugate
     guide's q(sigma) (an inverse-Gamma precision) does; Uniform(0, b) does not."""
-    probe = torch.tensor([1e-6, 1.0, 1e6, 1e30], dtype=DTYPE)
-    return bool(prior.support.check(probe.reshape((4,) + (1,) * len(prior.batch_shape))).all())
+    return bool(_in_support(prior, [1e-6, 1.0, 1e6, 1e30]).all())
+
+
+def _in_support(prior, values: Sequence[float]) -> torch.Tensor:
+    """``prior.support.check`` of each value, broadcast over the prior's batch shape."""
+    probe = torch.tensor(values, dtype=DTYPE)
+    return prior.support.check(probe.reshape((len(values),) + (1,) * len(prior.batch_shape)))
 
 
 def _conjugate_guide(design: _Design, priors: Mapping[str, Any], order: int):

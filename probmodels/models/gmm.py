@@ -1095,11 +1095,8 @@ def _fit_svi(x, w, priors, layout, opts, seed, progress):
         if L is None:
             continue
         L = L * shrink
-        q = dist.MultivariateNormal(mode, scale_tril=L)
         eps = torch.randn((256, packing.dim), generator=probe_gen, dtype=DTYPE)
-        u = mode + eps @ L.T
-        with torch.no_grad():
-            elbo = float((_log_density(u, packing, x_init, w_init) - q.log_prob(u)).mean()) if not minibatch else lp
+        elbo = _probe_elbo(mode, L, eps, packing, x_init, w_init) if not minibatch else lp
         if best is None or elbo > best[0]:
             best = (elbo, mode, L, em)
     if best is None:
@@ -1139,11 +1136,8 @@ def _fit_svi(x, w, priors, layout, opts, seed, progress):
             # absolute units, so for data in small units (1e-3) it can throw the means
             # several component spreads away from a good start
             eps = torch.randn((256, packing.dim), generator=probe_gen, dtype=DTYPE)
-            with torch.no_grad():
-                refined_elbo, start_elbo = (
-                    float((_log_density(m + eps @ T.T, packing, x, w)
-                           - dist.MultivariateNormal(m, scale_tril=T).log_prob(m + eps @ T.T)).mean())
-                    for m, T in ((loc, tril), (mode, L)))
+            refined_elbo = _probe_elbo(loc, tril, eps, packing, x, w)
+            start_elbo = _probe_elbo(mode, L, eps, packing, x, w)
             refined = bool(np.isfinite(refined_elbo) and refined_elbo >= start_elbo)
             if not refined:
                 loc, tril = mode, L
@@ -1186,6 +1180,15 @@ def _fit_svi(x, w, priors, layout, opts, seed, progress):
         "svi_kept": refined,
     }
     return draws, losses, diagnostics
+
+
+def _probe_elbo(loc, tril, eps, packing: _Packing, x, w) -> float:
+    """ELBO of ``N(loc, tril tril^T)`` on the unconstrained globals, from the standard
+    normal draws ``eps`` ``(draws, dim)``: mean of ``log p(x, u) - log q(u)``."""
+    u = loc + eps @ tril.T
+    with torch.no_grad():
+        return float((_log_density(u, packing, x, w)
+                      - dist.MultivariateNormal(loc, scale_tril=tril).log_prob(u)).mean())
 
 
 def _set_guide(guide, loc: torch.Tensor, tril: torch.Tensor) -> None:
@@ -1548,8 +1551,7 @@ def compare_components(data, n_components: Sequence[int] = range(1, 6), *,
     """Fit a mixture for each ``K`` in ``n_components`` and compare them by PSIS-LOO and BIC.
 
     ``priors`` apply to every ``K`` (a ``pi`` prior fixes ``K``, so leave it out
-    here). BIC uses the best log-likelihood among the posterior draws as the
-    maximised likelihood. ``**options`` go to :meth:`GaussianMixture.fit`.
+    here). The ``bic`` column is :meth:`GMMFit.bic`, at the maximum likelihood. ``**options`` go to :meth:`GaussianMixture.fit`.
 
     ``sample_weight`` is refused: PSIS-LOO takes one log-likelihood per row and
     would ignore the weights that the fits and BIC use. Integer frequency

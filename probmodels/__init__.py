@@ -20,7 +20,7 @@ _LAZY = {
     "mmd2": "probmodels.models.ddpm",
     # results and inference
     "FitResult": "probmodels.results",
-    "load": "probmodels.results",
+    "load": "probmodels.models",
     # data
     "datasets": "probmodels.datasets",
     "nn": "probmodels.nn",

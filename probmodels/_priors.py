@@ -21,7 +21,7 @@ import torch
 from pyro.distributions.torch_distribution import ExpandedDistribution
 from torch.distributions import Independent
 
-__all__ = ["check_finite_params", "from_json", "leaf_params", "to_dtype", "to_json"]
+__all__ = ["check_finite_params", "from_json", "intake", "leaf_params", "to_dtype", "to_json"]
 
 # constructor arguments that are not in arg_constraints but must be carried
 _EXTRA_ARGS = {"LKJCholesky": ("dim", "concentration"), "LKJ": ("dim", "concentration")}
@@ -132,3 +132,31 @@ def from_json(obj: dict[str, Any], dtype: torch.dtype = torch.float64):
         for k, v in obj["params"].items()
     }
     return cls(**params)
+
+
+def intake(priors, sites, dtype: torch.dtype = torch.float64) -> dict[str, Any]:
+    """A model's ``priors=`` argument checked and converted: ``{site: distribution}``.
+
+    Every key must be one of ``sites`` and every value a ``pyro.distributions``
+    object with finite parameters; the parameters are converted to ``dtype``.
+
+    Raises
+    ------
+    TypeError
+        A value that is not a distribution, or ``priors`` not a mapping.
+    ValueError
+        An unknown site, or a parameter that is NaN or infinite (an improper prior).
+    """
+    from probmodels._validation import check_keys
+
+    priors = check_keys(priors, "priors", tuple(sites))
+    for name, prior in priors.items():
+        if not isinstance(prior, torch.distributions.Distribution):
+            raise TypeError(
+                f"priors[{name!r}] must be a pyro.distributions object such as "
+                f"dist.Normal(0., 1.), got {type(prior).__name__}."
+            )
+    converted = {k: to_dtype(v, dtype) for k, v in priors.items()}
+    for name, prior in converted.items():
+        check_finite_params(prior, name)
+    return converted

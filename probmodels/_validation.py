@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "check_bool",
     "check_choice",
     "check_finite",
     "check_float",
@@ -181,6 +182,24 @@ def check_float(
             f"{name} must be {expected}, got {value}. Pass a value in that range."
         )
     return value
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Return ``value`` as a Python ``bool`` after checking it is one.
+
+    Only ``True``/``False`` (and numpy booleans) are accepted: the string
+    ``'no'`` or the number ``0`` passed for a flag is a mistake, not a choice.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a boolean.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"{name} must be True or False, got {_describe(value)}. Pass e.g. {name}=False."
+        )
+    return bool(value)
 
 
 def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:

@@ -1,15 +1,15 @@
 """The ``probmodels`` command line.
 
-``probmodels demo [--out DIR] [--seed N] [--quick] [--threads N]`` fits every
-model of the package on its shipped data set and writes a report folder:
-one section per model (tables as CSV, figures as PNG, the posterior as
-netCDF) tied together by ``index.md``.
+``probmodels demo [--out DIR] [--seed N] [--quick] [--threads N] [--netcdf]``
+fits every model of the package on its shipped data set and writes a report
+folder: one section per model (tables as CSV, figures as PNG, each final fit
+as ``fit.npz``; the ArviZ data as netCDF only with ``--netcdf``) tied
+together by ``index.md``. It prints one line to stderr as each section starts
+and one, with its seconds, as it ends.
 
-The demo is a registry, :data:`REPORTS`: a list of functions
-``(out_dir, seed, quick) -> ReportSection``. A new model joins the demo with
-one such function appended to the list; the function writes its files into
-its own sub-folder of ``out_dir`` and returns the Markdown that ``index.md``
-shows for it, with links relative to ``out_dir``.
+The sections are the registry :data:`probmodels.report.REPORTS`, read when
+the demo runs; this module only parses the arguments, chooses the report
+folder and runs the registry.
 
 The demo never deletes or overwrites anything: when ``--out`` names a folder
 that exists and is not empty, the report goes to the first free ``DIR-2``,
@@ -22,46 +22,15 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import math
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
-__all__ = ["REPORTS", "ReportSection", "ar_report", "ddpm_report", "gmm_report", "main",
-           "new_report_dir", "vae_report"]
+__all__ = ["main", "new_report_dir"]
 
 #: how many ``DIR-k`` siblings :func:`new_report_dir` tries before giving up
 _MAX_SIBLINGS = 1000
-
-
-@dataclass(frozen=True)
-class ReportSection:
-    """One model's part of the demo report.
-
-    Attributes
-    ----------
-    title : str
-        Section heading in ``index.md``.
-    markdown : str
-        Section body (Markdown, no heading); links and images are relative to
-        the report folder.
-    files : tuple of pathlib.Path
-        The files the section wrote, relative to the report folder.
-    """
-
-    title: str
-    markdown: str
-    files: tuple[Path, ...]
-
-
-#: A demo section: ``(out_dir, seed, quick) -> ReportSection``. ``out_dir`` is
-#: the report folder (it exists); ``quick`` asks for a cut-down run for tests.
-ReportFn = Callable[[Path, int, bool], ReportSection]
 
 
 # ---------------------------------------------------------------- helpers
@@ -126,183 +95,30 @@ def new_report_dir(path: str | Path) -> Path:
     )
 
 
-def _markdown_table(frame: pd.DataFrame, *, digits: int = 3) -> str:
-    """A GitHub Markdown table of ``frame`` (index as the first column)."""
-
-    def cell(value) -> str:
-        if isinstance(value, (bool, np.bool_)):
-            return "yes" if value else "no"
-        if isinstance(value, (float, np.floating)):
-            if math.isnan(value):
-                return ""
-            if value != 0 and abs(value) < 10.0 ** -digits:
-                return f"{value:.1e}"  # e.g. stacking weights of 1e-13
-            return f"{value:.{digits}f}"
-        return str(value)
-
-    header = [str(frame.index.name or "")] + [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    # object dtype keeps each column's own type (integer ranks stay integers)
-    for label, row in frame.astype(object).iterrows():
-        lines.append("| " + " | ".join([str(label)] + [cell(v) for v in row]) + " |")
-    return "\n".join(lines)
-
-
-def _save_figure(plot: Callable, path: Path, *, figsize=(8.0, 4.0)) -> None:
-    """Draw ``plot(ax)`` on a figure rendered by the Agg canvas and save it as PNG.
-
-    The figure is built without pyplot, so no global figure manager holds it
-    and nothing needs closing; the user's matplotlib backend is left alone.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    FigureCanvasAgg(fig)
-    plot(fig.add_subplot())
-    fig.savefig(path, dpi=110)
-
-
-# ------------------------------------------------------------- AR section
-
-
-def ar_report(out_dir: Path, seed: int, quick: bool) -> ReportSection:
-    """Bayesian AR(p) on the yearly sunspot numbers.
-
-    Order selection by PSIS-LOO over AR(1)..AR(12) (AR(1)..AR(3) when
-    ``quick``), every order conditioned on the same first 12 (3) years; then
-    the chosen order is refitted on all years with the default SVI fit and
-    summarised, plotted, forecast 20 years ahead and saved.
-    """
-    import probmodels as pm
-    from probmodels import export, plots
-    from probmodels.models.ar import compare_orders
-
-    az = export._arviz()
-    folder = out_dir / "ar"
-    folder.mkdir()
-    y = pm.datasets.load_sunspots()
-    orders = range(1, 4) if quick else range(1, 13)
-    # quick: fewer draws per fit; LOO and the summary stay meaningful with 1,000
-    options = {"num_samples": 1000} if quick else {}
-    files: list[Path] = []
-
-    def out(name: str) -> Path:
-        files.append(Path("ar") / name)
-        return folder / name
-
-    # 1. order selection on common time steps
-    comparison = compare_orders(y, orders, seed=seed, progress=False, **options)
-    table = comparison.table
-    table.index.name = "model"
-    table.to_csv(out("order_comparison.csv"))
-    best = comparison.best_order
-
-    # 2. the chosen order on every year (hold_back = p)
-    fit = pm.BayesianAR(order=best).fit(y, seed=seed, progress=False, **options)
-    idata = fit.to_arviz()
-    export.save_netcdf(idata, out("posterior.nc"))
-    fit.save(out("fit.npz"))
-    # SVI draws are independent draws from the guide: R-hat and ESS say nothing
-    # about them (PSIS k-hat does), so the summary keeps the statistics only
-    summary = az.summary(idata, var_names=["mu", "phi", "sigma"], kind="stats", round_to="none")
-    summary.index.name = "parameter"
-    summary.to_csv(out("summary.csv"))
-    stationary = fit.stationarity_probability()
-
-    phi = export.get_group(idata, "posterior")["phi"]
-    draws = {f"phi[{int(k)}]": phi.sel(lag=k).values for k in phi["lag"].values}
-    _save_figure(lambda ax: plots.plot_posterior_intervals(draws, ax=ax),
-                 out("phi_intervals.png"), figsize=(6.0, 0.45 * len(draws) + 1.2))
-    forecast = fit.forecast(20)
-    forecast.to_csv(out("forecast.csv"))
-    _save_figure(lambda ax: fit.plot_forecast(20, history=100, ax=ax), out("forecast.png"))
-    _save_figure(lambda ax: plots.plot_loss(fit.losses, ax=ax), out("loss.png"))
-
-    first, last = y.index[0], y.index[-1]
-    d = fit.diagnostics
-    shown = table[[c for c in ("rank", "elpd_loo", "p_loo", "elpd_diff", "weight", "se", "dse")
-                   if c in table.columns]]
-    text = f"""\
-Data: yearly mean sunspot numbers {first}–{last} ({len(y)} values),
-`probmodels.datasets.load_sunspots()`.
-
-### Order selection
-
-PSIS-LOO over AR({orders[0]})…AR({orders[-1]}) with `compare_orders`; every order
-conditions on the first {comparison.hold_back} years (`hold_back={comparison.hold_back}`),
-so all are scored on the same {len(y) - comparison.hold_back} years.
-Table: [ar/order_comparison.csv](ar/order_comparison.csv).
-
-{_markdown_table(shown, digits=2)}
-
-**Selected order: AR({best})** (highest expected log predictive density).
-
-### Fit of AR({best}) on all years
-
-`pm.BayesianAR(order={best}).fit(y, seed={seed})`: SVI with the `{d.get("guide")}` guide,
-{d.get("num_steps")} steps (converged: {d.get("converged")}), {fit.num_draws} draws,
-PSIS k-hat {d.get("khat", float("nan")):.2f} (below 0.5: the guide is an excellent proposal),
-{d.get("seconds", float("nan")):.1f} s. Summary: [ar/summary.csv](ar/summary.csv).
-
-{_markdown_table(summary, digits=3)}
-
-Posterior probability that the process is stationary: **{stationary:.3f}**.
-
-![phi intervals](ar/phi_intervals.png)
-
-### Forecast
-
-The next 20 years ({forecast.index[0]}–{forecast.index[-1]}), posterior predictive mean
-and 90% band: [ar/forecast.csv](ar/forecast.csv).
-
-![forecast](ar/forecast.png)
-
-### Files
-
-- ArviZ data (posterior, posterior_predictive, log_likelihood, observed_data):
-  [ar/posterior.nc](ar/posterior.nc), read with `probmodels.export.load_netcdf`.
-- The fit itself: [ar/fit.npz](ar/fit.npz), read with `probmodels.load`.
-- SVI loss: ![loss](ar/loss.png)
-"""
-    return ReportSection(title="Bayesian AR(p): yearly sunspots", markdown=text, files=tuple(files))
-
-
-#: The demo's sections, in report order. Append a ``ReportFn`` to add a model.
-def gmm_report(out_dir: Path, seed: int, quick: bool) -> ReportSection:
-    """The Gaussian mixture on Old Faithful (see :func:`probmodels.models.gmm.demo_section`)."""
-    from probmodels.models.gmm import demo_section
-
-    return ReportSection(**demo_section(out_dir, seed, quick))
-
-
-def vae_report(out_dir: Path, seed: int, quick: bool) -> ReportSection:
-    """The VAE on binarized 8x8 digits (see :func:`probmodels.models.vae.demo_section`)."""
-    from probmodels.models.vae import demo_section
-
-    return ReportSection(**demo_section(out_dir, seed, quick))
-
-
-def ddpm_report(out_dir: Path, seed: int, quick: bool) -> ReportSection:
-    """The DDPM on two moons (see :func:`probmodels.models.ddpm.demo_section`)."""
-    from probmodels.models.ddpm import demo_section
-
-    d = demo_section(out_dir, seed, quick)
-    return ReportSection(d["title"], d["markdown"], tuple(d["files"]))
-
-
-REPORTS: list[ReportFn] = [ar_report, gmm_report, vae_report, ddpm_report]
-
-
 # ------------------------------------------------------------------ demo
 
 
-def _demo(out: Path, seed: int, quick: bool, threads: int,
-          reports: Sequence[ReportFn] | None = None) -> Path:
-    """Write the report of ``reports`` (default: :data:`REPORTS`, read at call time)."""
+def _section_name(report) -> str:
+    """``ar`` for :func:`probmodels.report.ar.section`, else the function's own name."""
+    module = getattr(report, "__module__", "") or ""
+    if module.startswith("probmodels.report.") and report.__name__ == "section":
+        return module.rpartition(".")[2]
+    return getattr(report, "__name__", repr(report))
+
+
+def _demo(out: Path, options, threads: int, reports: Sequence | None = None) -> Path:
+    """Write the report of ``reports`` (default: :data:`probmodels.report.REPORTS`, read now).
+
+    ``options`` is a :class:`probmodels.report.ReportOptions`. One line goes to
+    stderr as each section starts and one, with its seconds, as it ends.
+    """
+    import importlib.metadata
+
+    import pyro
     import torch
 
     import probmodels
+    from probmodels import report
 
     out = _report_path(Path(out))
     root = new_report_dir(out)
@@ -311,37 +127,40 @@ def _demo(out: Path, seed: int, quick: bool, threads: int,
               file=sys.stderr)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
-    reports = REPORTS if reports is None else reports
+    reports = report.REPORTS if reports is None else reports
     sections, seconds = [], []
     start = time.perf_counter()
     try:
-        for report in reports:
+        for i, section in enumerate(reports, 1):
+            name = _section_name(section)
+            print(f"[{i}/{len(reports)}] {name}: started", file=sys.stderr, flush=True)
             t = time.perf_counter()
-            sections.append(report(root, seed, quick))
+            sections.append(section(root, options))
             seconds.append(time.perf_counter() - t)
+            print(f"[{i}/{len(reports)}] {name}: done in {seconds[-1]:.1f} s "
+                  f"({len(sections[-1].files)} files)", file=sys.stderr, flush=True)
     finally:
         torch.set_num_threads(previous_threads)
     total = time.perf_counter() - start
 
-    import arviz
-    import pyro
-
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    flags = (" --quick" if options.quick else "") + (" --netcdf" if options.netcdf else "")
     contents = "\n".join(f"- {s.title} ({t:.0f} s, {len(s.files)} files)"
                          for s, t in zip(sections, seconds))
     body = "\n\n".join(f"## {s.title}\n\n{s.markdown.strip()}" for s in sections)
     index = f"""\
 # probmodels demo report
 
-`probmodels demo --seed {seed}{" --quick" if quick else ""}`, {stamp}, {total:.0f} s in all.
+`probmodels demo --seed {options.seed}{flags}`, {stamp}, {total:.0f} s in all.
 probmodels {probmodels.__version__}, torch {torch.__version__}, pyro {pyro.__version__},
-arviz {arviz.__version__}.
+arviz {importlib.metadata.version('arviz')}.
 
 {contents}
 
 {body}
 """
     (root / "index.md").write_text(index, encoding="utf-8")
+    print(f"demo: {len(sections)} sections in {total:.1f} s", file=sys.stderr, flush=True)
     return root
 
 
@@ -378,7 +197,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="fit every model on its shipped data and write a report folder",
         description="Fit every model on its shipped data set and write a report folder "
-                    "(index.md, CSV tables, PNG figures, netCDF posteriors).")
+                    "(index.md, CSV tables, PNG figures, the fits; netCDF posteriors with "
+                    "--netcdf). One line per section is printed as it starts and ends.")
     demo.add_argument("--out", type=_out_dir, default="report", metavar="DIR",
                       help="report folder (default: ./report); if it exists and is not "
                            "empty, DIR-2, DIR-3, ... is used instead, nothing is overwritten. "
@@ -390,6 +210,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--threads", type=_positive_int, default=1,
                       help="torch intra-op threads during the demo (default: 1; the models "
                            "are small and extra threads mostly contend for the cores)")
+    demo.add_argument("--netcdf", action="store_true",
+                      help="also write each fit's ArviZ data as posterior.nc (several MB each)")
     return parser
 
 
@@ -397,7 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 on success)."""
     args = _parser().parse_args(argv)
     if args.command == "demo":
-        root = _demo(args.out, args.seed, args.quick, args.threads)
+        from probmodels.report import ReportOptions
+
+        options = ReportOptions(seed=args.seed, quick=args.quick, netcdf=args.netcdf)
+        root = _demo(args.out, options, args.threads)
         print(root / "index.md")
     return 0
 

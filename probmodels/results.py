@@ -186,7 +186,7 @@ def index_from_json(obj: dict[str, Any]) -> pd.Index:
     return pd.Index(obj["values"], name=name)
 
 
-@dataclass
+@dataclass(repr=False)
 class FitResult:
     """Base class of every model's fit result.
 
@@ -256,6 +256,52 @@ class FitResult:
 
     def to_arviz(self):  # pragma: no cover - every model implements it
         raise NotImplementedError
+
+    # -- the shared surface ----------------------------------------------------
+    def _summary_variables(self) -> tuple[dict[str, np.ndarray], dict[str, list]]:
+        """``({name: (chain, draw, ...)}, {name: [labels of each axis]})`` for :meth:`summary`."""
+        return dict(self.draws), {}
+
+    def summary(self, *, hdi_prob: float = 0.94) -> pd.DataFrame:
+        """One row per scalar parameter: ``mean``, ``sd``, the HDI bounds, ``ess_bulk``,
+        ``ess_tail`` and ``r_hat`` (NUTS only: one chain of independent draws has none), as
+        ``arviz.summary`` names them (:func:`probmodels.diagnostics.summarize`)."""
+        from probmodels.diagnostics import summarize
+
+        draws, coords = self._summary_variables()
+        return summarize(draws, coords=coords, hdi_prob=hdi_prob,
+                         chains_diagnostics=self.method == "nuts")
+
+    def _describe(self) -> str:
+        """The model-specific middle of the repr (e.g. the data's shape)."""
+        return ""
+
+    def __repr__(self) -> str:
+        parts = [f"method={self.method!r}"]
+        described = self._describe()
+        if described:
+            parts.append(described)
+        if self.draws:
+            parts.append(f"{self.num_chains} chain(s) x {self.num_draws} draws")
+        parts.append(f"seed={self.seed}")
+        d = self.diagnostics
+        for key, fmt in (("khat", "k-hat={:.2f}"), ("max_rhat", "max R-hat={:.3f}"),
+                         ("divergences", "divergences={}"), ("seconds", "{:.2f} s")):
+            value = d.get(key)
+            if isinstance(value, (int, float, np.floating, np.integer)) and np.isfinite(value):
+                parts.append(fmt.format(value))
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    def plot_loss(self, *, ax=None, window: int = 50):
+        """The training loss at each step (SVI) or epoch, with a running mean; returns the Axes."""
+        from probmodels.plots import plot_loss
+
+        if np.asarray(self.losses).size == 0:
+            raise ValueError(
+                f"this fit has no loss history (method={self.method!r}: only SVI-trained fits "
+                f"have one); fit with method='svi' to see the loss."
+            )
+        return plot_loss(self.losses, ax=ax, window=window)
 
     # -- persistence ---------------------------------------------------------
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -409,9 +455,6 @@ def _load(path: str | os.PathLike, expected: type[FitResult]) -> FitResult:
             f"{path} has incomplete metadata, bad entries: {', '.join(bad)}; {_EXPECTED}."
         )
     model_name = header["model"]
-    if model_name not in _REGISTRY:
-        # importing the models registers their result classes
-        import probmodels.models  # noqa: F401
     if model_name not in _REGISTRY:
         raise ValueError(
             f"{path} holds a fit of unknown model {model_name!r}; known models: "

@@ -104,7 +104,8 @@ from pyro.infer import Trace_ELBO
 
 from probmodels._files import write_atomic
 from probmodels._validation import check_choice, check_float, check_int, check_seed
-from probmodels.infer import NonFiniteLossError, _first_nonfinite_site, _progress_bar, chain_seeds
+from probmodels.infer.runtime import chain_seeds, progress_bar as _progress_bar
+from probmodels.infer.svi import NonFiniteLossError, first_nonfinite_site as _first_nonfinite_site
 
 __all__ = [
     "ELBOLoss",

@@ -1,9 +1,18 @@
-"""The models: one module each. Importing this package registers their result classes."""
+"""The models: one module (or package) each. Importing this package registers their result
+classes, so :func:`load` reads a fit of any model."""
 
 from probmodels.models.ar import ARFit, BayesianAR, OrderComparison, compare_orders
 from probmodels.models.ddpm import DDPM, DDPMEvaluation, DDPMFit, mmd2
 from probmodels.models.gmm import ComponentComparison, GaussianMixture, GMMFit, compare_components
 from probmodels.models.vae import VAE, VAEFit
+from probmodels.results import FitResult, _load
+
+
+def load(path) -> FitResult:
+    """Load a fit saved with ``fit.save(path)``; returns the model's result class
+    (see :func:`probmodels.results.load` for the errors)."""
+    return _load(path, FitResult)
+
 
 __all__ = [
     "ARFit",
@@ -19,5 +28,6 @@ __all__ = [
     "VAEFit",
     "compare_components",
     "compare_orders",
+    "load",
     "mmd2",
 ]

@@ -54,9 +54,7 @@ for the default :math:`T = 1000`).
 from __future__ import annotations
 
 import copy
-import json
 import math
-import time
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence, get_args
 
@@ -88,7 +86,6 @@ __all__ = [
     "DDPM",
     "DDPMEvaluation",
     "DDPMFit",
-    "demo_section",
     "mmd2",
 ]
 
@@ -1119,69 +1116,3 @@ def _image_grid(images: np.ndarray, ncols: int | None = None) -> np.ndarray:
         r, col = divmod(i, ncols)
         grid[r * (h + 1):r * (h + 1) + h, col * (w + 1):col * (w + 1) + w] = images[i].transpose(1, 2, 0)
     return grid[..., 0] if c == 1 else (grid + 1) / 2
-
-
-# =============================================================== demo
-
-
-def demo_section(out_dir, seed: int, quick: bool) -> dict:
-    """The DDPM part of ``probmodels demo``: two moons, samples, trajectory, MMD and bits/dim.
-
-    Writes ``samples.png``, ``trajectory.png`` and ``metrics.json`` into
-    ``out_dir / "ddpm"`` and returns ``{"title", "markdown", "files"}`` with file
-    paths relative to ``out_dir``. ``quick`` trains 1,500 steps instead of the
-    default 7,000 and evaluates 200 held-out points instead of 2,000.
-    """
-    from pathlib import Path
-
-    from probmodels.cli import _save_figure
-    from probmodels.datasets import make_moons
-
-    out_dir = Path(out_dir)
-    folder = out_dir / "ddpm"
-    folder.mkdir(parents=True, exist_ok=True)
-    files: list[Path] = []
-
-    def out(name: str) -> Path:
-        files.append(Path("ddpm") / name)
-        return folder / name
-
-    points, _ = make_moons(10_000, noise=0.05, seed=seed)
-    mean, sd = points[:8000].mean(0), points[:8000].std(0)
-    z = (points - mean) / sd
-    train, held_out = z[:8000], z[8000:]
-    ddpm = DDPM(data_shape=(2,))
-    fit = ddpm.fit(train, seed=seed, **({"steps": 1500} if quick else {}))
-    start = time.perf_counter()
-    samples = fit.sample(2000, seed=seed)
-    sample_seconds = time.perf_counter() - start
-    mmd = mmd2(samples, held_out)
-    mmd_ddim = mmd2(fit.sample(2000, steps=50, seed=seed), held_out)
-    ev = fit.evaluate(held_out[:200 if quick else 2000], seed=seed)
-    square = (5.0, 5.0)
-    _save_figure(lambda ax: fit.plot_samples(2000, seed=seed, data=held_out, ax=ax), out("samples.png"),
-                 figsize=square)
-    _save_figure(lambda ax: fit.plot_trajectory(500, seed=seed, ax=ax), out("trajectory.png"), figsize=(12.0, 2.8))
-    metrics = {
-        "train_seconds": fit.diagnostics["seconds"], "train_steps": fit.diagnostics["steps"],
-        "sample_seconds_2000_T1000": sample_seconds, "mmd2_ancestral": mmd, "mmd2_ddim_50": mmd_ddim,
-        "nll_nats": ev.nats, "nll_nats_se": ev.nats_se, "bits_per_dim": ev.bits_per_dim,
-        "bits_per_dim_se": ev.bits_per_dim_se,
-    }
-    out("metrics.json").write_text(json.dumps(metrics, indent=2))
-    markdown = f"""\
-Data: two moons (noise 0.05), standardised per coordinate, 8,000 training and
-2,000 held-out points; `pm.DDPM(data_shape=(2,)).fit(x_train, seed={seed})`
-({fit.diagnostics['steps']} steps, {fit.diagnostics['seconds']:.1f} s, T = 1000, L_simple, EMA).
-
-| metric | value |
-|---|---|
-| squared MMD, 2,000 ancestral samples vs held-out | {mmd:.4f} |
-| squared MMD, 2,000 DDIM samples (50 steps) | {mmd_ddim:.4f} |
-| sampling 2,000 points, T = 1000 (s) | {sample_seconds:.2f} |
-| negative ELBO (nats / example) | {ev.nats:.3f} ± {ev.nats_se:.3f} |
-| bits / dim (continuous, standardised units) | {ev.bits_per_dim:.3f} ± {ev.bits_per_dim_se:.3f} |
-
-![samples](ddpm/samples.png) ![trajectory](ddpm/trajectory.png)
-"""
-    return {"title": "DDPM: two moons", "markdown": markdown, "files": files}

@@ -19,17 +19,12 @@ from scipy.special import logsumexp
 
 import probmodels as pm  # noqa: F401  (the package's lazy names)
 from probmodels._reference import agreement, load_posteriordb_draws
-from probmodels.models.gmm import (
-    GaussianMixture,
-    GMMFit,
-    _log_density,
-    _mixture_model,
-    _Packing,
-    compare_components,
-    plot_mixture_density,
-    plot_mixture_scatter,
-)
-from probmodels.results import load
+from probmodels.models.gmm import GaussianMixture, GMMFit, compare_components
+from probmodels.models.gmm.sites import Packing as _Packing
+from probmodels.models.gmm.sites import log_density as _log_density
+from probmodels.models.gmm.sites import mixture_model as _mixture_model
+from probmodels.models import load
+from probmodels.plots.gmm import plot_mixture_density, plot_mixture_scatter
 
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -423,7 +418,8 @@ def test_component_comparison_prefers_the_true_k():
     y = np.concatenate([rng.normal(-3, 0.7, 150), rng.normal(2, 1.0, 150)])
     result = compare_components(y, [1, 2, 3], seed=0, num_samples=1000)
     assert result.best_bic == 2
-    assert result.best_loo in (2, 3)   # LOO cannot separate K = 2 from a redundant K = 3
+    # LOO cannot separate K = 2 from a redundant K = 3: the one-standard-error rule picks 2
+    assert result.best == 2, result.reason
     assert result.table.loc["K=1", "elpd_loo"] < result.table.loc["K=2", "elpd_loo"] - 20
     assert {"bic", "elpd_loo", "p_loo", "khat"} <= set(result.table.columns)
 
@@ -452,6 +448,7 @@ def test_data_in_any_units_give_the_same_posterior_up_to_scale():
 SKLEARN_FAITHFUL_BIC = {("full", 2): 2322.1917, ("full", 3): 2333.7266, ("diag", 3): 2332.4963}
 
 
+@pytest.mark.filterwarnings("ignore:PSIS check")  # K = 3 on 272 points: a borderline Laplace fit
 def test_bic_is_at_the_maximum_likelihood_like_scikit_learn():
     """BIC used the best posterior draw, about chi2_p / 2 below the maximum likelihood
     (+1.6 at K = 2, +3.9 at K = 3 on Faithful): a bias against larger K."""
@@ -500,8 +497,8 @@ def test_num_threads_limits_torch_threads_for_every_method(monkeypatch):
         seen.append(torch.get_num_threads())
         raise Stop
 
-    monkeypatch.setattr(gmm_module, "_fit_svi", probe)
-    monkeypatch.setattr(gmm_module, "_fit_nuts", probe)
+    monkeypatch.setattr(gmm_module.GaussianMixture, "_fit_svi", probe)
+    monkeypatch.setattr(gmm_module.GaussianMixture, "_fit_nuts", probe)
     x = np.array([-2.1, -1.9, -2.3, 1.8, 2.2, 2.0, 1.9, -2.0])
     torch.set_num_threads(2)
     try:

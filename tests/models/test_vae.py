@@ -13,7 +13,8 @@ from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
 from scipy import special, stats
 
 import probmodels as pm
-from probmodels.models.vae import VAE, VAEFit, _binarized_digits, _TracedELBOLoss, demo_section
+from probmodels.models.vae import VAE, VAEFit, _TracedELBOLoss
+from probmodels.report.vae import binarized_digits as _binarized_digits
 from probmodels.results import load
 
 # ---------------------------------------------------------------- exact ELBO
@@ -338,14 +339,6 @@ def test_fit_is_reproducible_from_its_seed_and_leaves_the_model_untouched():
     np.testing.assert_array_equal(fits[0].losses, fits[1].losses)
     np.testing.assert_array_equal(fits[0].reconstruct(x[:4]), fits[1].reconstruct(x[:4]))
     assert all(torch.equal(v, before[k]) for k, v in vae.net.state_dict().items())
-
-
-def test_demo_section_writes_its_files(tmp_path):
-    section = demo_section(tmp_path, seed=0, quick=True)
-    assert set(section) == {"title", "markdown", "files"}
-    for f in section["files"]:
-        assert (tmp_path / f).exists() and str(f) in section["markdown"] or f.suffix == ".csv"
-    assert "vae/metrics.csv" in section["markdown"]
 
 
 # ---------------------------------------------------------------- bad input

@@ -1,4 +1,4 @@
-"""Plots (matplotlib). Every function takes ``ax=None`` and returns the Axes."""
+"""Plots shared by the models (matplotlib). Every function takes ``ax=None`` and returns the Axes."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "axes",
     "plot_forecast",
     "plot_image_grid",
     "plot_latent_scatter",
@@ -14,11 +15,12 @@ __all__ = [
 ]
 
 
-def _axes(ax):
+def axes(ax, figsize: tuple[float, float] = (8.0, 4.0)):
+    """``ax``, or the Axes of a new pyplot figure of ``figsize`` when ``ax`` is None."""
     if ax is None:
         import matplotlib.pyplot as plt
 
-        _, ax = plt.subplots(figsize=(8, 4))
+        _, ax = plt.subplots(figsize=figsize)
     return ax
 
 
@@ -40,7 +42,7 @@ def plot_forecast(history: pd.Series, forecast: pd.DataFrame, *, lower: str, upp
     forecast : pandas.DataFrame
         Indexed by the future time labels, with columns ``mean``, ``lower``, ``upper``.
     """
-    ax = _axes(ax)
+    ax = axes(ax)
     ax.plot(_x(history.index), history.to_numpy(), color="k", lw=1.0, label="observed")
     fx = _x(forecast.index)
     ax.plot(fx, forecast[mean].to_numpy(), color="C0", ls="--", lw=1.5, label="forecast mean")
@@ -55,7 +57,7 @@ def plot_forecast(history: pd.Series, forecast: pd.DataFrame, *, lower: str, upp
 
 def plot_loss(losses: np.ndarray, *, ax=None, window: int = 50):
     """SVI loss per step with a running mean over ``window`` steps."""
-    ax = _axes(ax)
+    ax = axes(ax)
     losses = np.asarray(losses, dtype=float)
     ax.plot(losses, color="0.7", lw=0.5, label="loss")
     if losses.size >= window:
@@ -73,7 +75,7 @@ def plot_posterior_intervals(draws: dict[str, np.ndarray], *, ax=None,
 
     ``draws`` maps a label to a 1-D array of draws.
     """
-    ax = _axes(ax)
+    ax = axes(ax)
     labels = list(draws)
     lo, hi = interval
     for i, label in enumerate(labels):
@@ -102,7 +104,7 @@ def plot_image_grid(images: np.ndarray, *, ncols: int | None = None, ax=None,
     pad : int
         Blank pixels between images.
     """
-    ax = _axes(ax)
+    ax = axes(ax)
     images = np.asarray(images, dtype=float)
     if images.ndim == 3:
         images = images[:, None]
@@ -135,7 +137,7 @@ def plot_latent_scatter(z: np.ndarray, labels=None, *, ax=None, s: float = 8.0):
     ``z`` is ``(n, K)``: ``K = 2`` is drawn as is, ``K > 2`` projected on its first
     two principal components, ``K = 1`` against the label (or the index).
     """
-    ax = _axes(ax)
+    ax = axes(ax)
     z = np.asarray(z, dtype=float)
     if z.ndim != 2:
         raise ValueError(f"z must have shape (n, K), got {z.shape}.")

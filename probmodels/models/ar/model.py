@@ -1,0 +1,612 @@
+r"""Bayesian autoregression AR(p).
+
+.. math::
+
+    \mu &\sim p(\mu), \qquad \phi_i \sim p(\phi), \qquad \sigma \sim p(\sigma) \\
+    Y_t &= \mu + \sum_{i=1}^{p} \phi_i Y_{t-i} + u_t, \qquad
+    u_t \sim \mathcal{N}(0, \sigma^2), \qquad t = h+1, \dots, T
+
+conditioned on the first :math:`h` values (``hold_back``, default :math:`p`).
+The likelihood is vectorised over time through the lag matrix
+:math:`X_{t,i} = Y_{t-i}` (:mod:`.design`) and kept per time step (so PSIS-LOO
+works). Several series (DataFrame columns) are independent and share nothing but
+the prior.
+
+Sites (``S`` series, ``n = T - h`` modelled steps):
+
+======  ===========  ===========  ==================================
+site    batch_shape  event_shape  plates
+======  ===========  ===========  ==================================
+mu      (S,)         ()           series (dim -1)
+phi     (S,)         (p,)         series
+sigma   (S,)         ()           series
+y       (n, S)       ()           time (dim -2), series (observed)
+======  ===========  ===========  ==================================
+
+Default priors (weakly informative, scaled to each series ``y``; ``rms`` is
+the root mean square of ``y``, ``sd`` its standard deviation):
+``mu ~ Normal(0, 10 rms)``, ``phi_i ~ Normal(0, 1)``,
+``sigma ~ HalfNormal(2 sd)``. A stationary AR process has innovation scale
+below ``sd``, and the intercept of a process with mean ``m`` is ``m (1 - sum phi)``,
+within a few ``rms``.
+
+Methods (``fit(method=...)``):
+
+- ``"exact"`` (default): independent draws from the exact posterior
+  (:mod:`.exact`): sigma's marginal on an adaptive grid, then ``(mu, phi)`` from
+  their conditional Gaussian. Exact when the ``mu`` and ``phi`` priors are
+  Gaussian (``Normal``, or a ``MultivariateNormal`` for ``phi``), with any
+  ``sigma`` prior. Other ``mu``/``phi`` priors (Laplace, StudentT, ...) are
+  replaced by a Gaussian surrogate of the same location and a wider spread, and
+  the exact draws under the surrogate are corrected by Pareto-smoothed importance
+  resampling to the actual prior; the PSIS k-hat is in ``fit.diagnostics``.
+- ``"svi"``: the Pyro model/guide pair trained by SVI. The default guide is
+  exact given sigma: ``q(mu, phi | sigma)`` is the conjugate Gaussian of the
+  regression, sampled as ``phi`` from its marginal, then ``mu | phi``, and only
+  ``q(sigma)`` (``sigma^-2 ~ Gamma`` per series) is fitted. For priors that are
+  not Gaussian, ``AutoMultivariateNormal`` started at the exact-surrogate
+  posterior mean. The PSIS k-hat of the guide is reported.
+- ``"nuts"``: Pyro's NUTS on the model.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal, Mapping, Sequence, get_args
+
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro.distributions import constraints
+from pyro.distributions.transforms import PowerTransform
+
+from probmodels import _priors
+from probmodels._validation import check_choice, check_int
+from probmodels.data import TimeSeriesData, as_time_series
+from probmodels.diagnostics import psis_khat, psis_resample
+from probmodels.infer.config import NUTSConfig, SVIConfig
+from probmodels.infer.nuts import ModelTarget
+from probmodels.infer.pipeline import Model, Outcome, Run, fit as run_fit
+from probmodels.infer.svi import importance_draws, run_svi
+from probmodels.infer.runtime import seed_stream
+from probmodels.models.ar import exact
+from probmodels.models.ar.design import (DTYPE, Design, centred_prior, design, gaussian_prior,
+                                         recurse)
+
+__all__ = ["ARSVIConfig", "BayesianAR", "ExactConfig", "GUIDES", "Guide", "METHODS", "Method"]
+
+SITES = ("mu", "phi", "sigma")
+Method = Literal["exact", "svi", "nuts"]
+METHODS: tuple[str, ...] = get_args(Method)
+Guide = Literal["auto", "conjugate", "multivariate_normal", "normal"]
+GUIDES: tuple[str, ...] = get_args(Guide)
+MAX_PLATE_NESTING = 2  # time (dim -2), series (dim -1)
+#: the surrogate prior of a non-Gaussian mu/phi prior is this many robust sds wide
+_SURROGATE_WIDTH = 1.5
+
+
+@dataclass(frozen=True)
+class ExactConfig:
+    """Options of ``method="exact"``.
+
+    Attributes
+    ----------
+    num_samples : int
+        Independent posterior draws.
+    """
+
+    num_samples: int = 4000
+
+    def __post_init__(self):
+        check_int(self.num_samples, "num_samples", minimum=10)
+
+
+@dataclass(frozen=True)
+class ARSVIConfig(SVIConfig):
+    """:class:`~probmodels.infer.config.SVIConfig` with the AR's defaults and its ``guide``.
+
+    ``guide``: ``"auto"`` (conjugate when the ``mu`` and ``phi`` priors are Gaussian
+    and sigma's support is unbounded, else ``"multivariate_normal"``), ``"conjugate"``,
+    ``"multivariate_normal"`` or ``"normal"`` (mean-field, for comparison only: it
+    misses the strong correlations of the lags).
+    """
+
+    steps: int = 1000
+    lr: float = 0.02
+    num_particles: int = 16
+    guide: Guide = "auto"
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_choice(self.guide, "guide", GUIDES)
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """A prepared fit: the checked data, its design and the priors in use."""
+
+    data: TimeSeriesData
+    design: Design
+    priors: dict[str, Any]
+
+
+class BayesianAR(Model):
+    """Bayesian AR(p) model/guide pair with a fit API.
+
+    Parameters
+    ----------
+    order : int
+        The number of lags ``p >= 1``.
+    priors : dict, optional
+        Replacement priors by site name (``"mu"``, ``"phi"``, ``"sigma"``), each
+        a ``pyro.distributions`` object. ``mu`` and ``sigma`` priors have event
+        shape ``()`` and batch shape ``()`` or ``(series,)``; the ``phi`` prior
+        either has event shape ``()`` (one prior per coefficient, batch ``()``,
+        ``(p,)`` or ``(series, p)``) or event shape ``(p,)``. ``sigma``'s prior
+        must have positive support. Missing sites get the defaults described in
+        the module docstring. Parameters are converted to float64.
+    hold_back : int, optional
+        Number of initial values the likelihood conditions on (default ``order``).
+        Use the same ``hold_back`` (the largest order) when comparing orders.
+
+    Examples
+    --------
+    >>> import probmodels as pm
+    >>> fit = pm.BayesianAR(order=2).fit(pm.datasets.load_sunspots(), seed=0)
+    >>> fit.forecast(steps=10)  # doctest: +SKIP
+    """
+
+    methods = METHODS
+
+    def __init__(self, order: int, *, priors: Mapping[str, Any] | None = None,
+                 hold_back: int | None = None):
+        self.order = check_int(order, "order", minimum=1)
+        self.hold_back = None if hold_back is None else check_int(hold_back, "hold_back", minimum=self.order)
+        self.priors = _priors.intake(priors, SITES, DTYPE)
+        self._check_prior_shapes()
+        self._autoguide = None
+
+    def __repr__(self) -> str:
+        extra = f", hold_back={self.hold_back}" if self.hold_back is not None else ""
+        return f"BayesianAR(order={self.order}{extra})"
+
+    @property
+    def effective_hold_back(self) -> int:
+        """The number of initial values the likelihood conditions on."""
+        return self.order if self.hold_back is None else self.hold_back
+
+    # ------------------------------------------------------------- priors
+    def _check_prior_shapes(self) -> None:
+        p = self.order
+        for name in ("mu", "sigma"):
+            prior = self.priors.get(name)
+            if prior is not None and (prior.event_shape != () or len(prior.batch_shape) > 1):
+                raise ValueError(
+                    f"the {name} prior must have event_shape () and batch_shape () or "
+                    f"(series,), got batch {tuple(prior.batch_shape)}, event "
+                    f"{tuple(prior.event_shape)}; use a scalar distribution such as dist.Normal(0., 1.)."
+                )
+        sigma = self.priors.get("sigma")
+        if sigma is not None:
+            # negative values must be outside the support; an upper bound (Uniform(0, b))
+            # is fine (the conjugate guide then gives way to the multivariate normal one)
+            if bool(_in_support(sigma, [-1.0, -1e-12]).any()):
+                raise ValueError(
+                    f"the sigma prior must have positive support, got {type(sigma).__name__} "
+                    f"with support {sigma.support}; use e.g. dist.HalfCauchy(2.5) or dist.HalfNormal(1.)."
+                )
+        phi = self.priors.get("phi")
+        if phi is not None:
+            ok = (phi.event_shape == () and len(phi.batch_shape) <= 2
+                  and (len(phi.batch_shape) == 0 or phi.batch_shape[-1] in (1, p))) or (
+                phi.event_shape == (p,) and len(phi.batch_shape) <= 1)
+            if not ok:
+                raise ValueError(
+                    f"the phi prior must have event_shape () with batch_shape (), ({p},) or "
+                    f"(series, {p}), or event_shape ({p},); got batch {tuple(phi.batch_shape)}, "
+                    f"event {tuple(phi.event_shape)}."
+                )
+
+    def _check_prior_series(self, num_series: int, columns: Sequence[Any]) -> None:
+        """A prior with a series axis must have one entry per series of the data (or one)."""
+        for name, prior in self.priors.items():
+            if name == "phi" and prior.event_shape == ():
+                batch = tuple(prior.batch_shape)
+                axis = batch[0] if len(batch) == 2 else None
+            else:
+                axis = prior.batch_shape[0] if len(prior.batch_shape) == 1 else None
+            if axis is not None and axis not in (1, num_series):
+                raise ValueError(
+                    f"the {name} prior has batch_shape {tuple(prior.batch_shape)}: {axis} series, "
+                    f"but the data have {num_series} ({list(columns)}). Give it one entry per "
+                    f"series, or a scalar prior shared by all."
+                )
+
+    def default_priors(self, y: torch.Tensor) -> dict[str, Any]:
+        """The default priors for data ``y`` of shape ``(time, series)`` (see module docstring)."""
+        y = torch.as_tensor(y, dtype=DTYPE)
+        if y.dim() == 1:
+            y = y.unsqueeze(-1)
+        rms = y.pow(2).mean(0).sqrt()
+        sd = y.std(0)
+        return {
+            "mu": dist.Normal(torch.zeros_like(rms), 10.0 * rms),
+            "phi": dist.Normal(torch.tensor(0.0, dtype=DTYPE), torch.tensor(1.0, dtype=DTYPE)),
+            "sigma": dist.HalfNormal(2.0 * sd),
+        }
+
+    def resolved_priors(self, y: torch.Tensor) -> dict[str, Any]:
+        """The priors a fit on ``y`` uses: the user's, defaults for the rest."""
+        defaults = self.default_priors(y) if len(self.priors) < len(SITES) else {}
+        return {name: self.priors.get(name, defaults.get(name)) for name in SITES}
+
+    # -------------------------------------------------------- the Pyro pair
+    def _as_tensor(self, y) -> torch.Tensor:
+        if isinstance(y, Design):
+            return y.y
+        y = torch.as_tensor(y, dtype=DTYPE)
+        return y.unsqueeze(-1) if y.dim() == 1 else y
+
+    def _design(self, y) -> tuple[Design, dict[str, Any]]:
+        y = self._as_tensor(y)
+        h = self.effective_hold_back
+        if y.shape[0] <= h:
+            raise ValueError(
+                f"order {self.order} (hold_back {h}) needs at least {h + 1} time steps, "
+                f"got {y.shape[0]}; use a lower order or a longer series."
+            )
+        return design(y, self.order, h), self.resolved_priors(y)
+
+    def model(self, y=None, *, num_steps: int | None = None, num_series: int = 1,
+              init: torch.Tensor | None = None):
+        """The Pyro model.
+
+        Parameters
+        ----------
+        y : torch.Tensor or array-like, optional
+            Observed series, shape ``(time,)`` or ``(time, series)``. With
+            ``y=None`` the model simulates a series of ``num_steps`` values whose
+            first ``order`` values are ``init`` (default zeros); the innovations
+            are the site ``u`` and the series the deterministic site ``y``. Without
+            data the default priors are undefined (they are scaled to the data),
+            so simulation needs every prior given in ``priors=``.
+        """
+        if y is None:
+            return self._simulate(num_steps, num_series, init)
+        d, priors = self._design(y)
+        return ar_model(d, priors, self.order)
+
+    def guide(self, y=None, **kwargs):
+        """The default guide (see module docstring); takes the model's arguments."""
+        if y is None:
+            raise ValueError("the guide needs the observed series y (the same argument as the model).")
+        d, priors = self._design(y)
+        if _conjugate_applicable(priors, d, self.order):
+            return conjugate_guide(d, priors, self.order)
+        # one autoguide per data shape: its parameters are shaped by the data's series
+        shape = tuple(d.y.shape)
+        if self._autoguide is None or self._autoguide[0] != shape:
+            self._autoguide = (shape, pyro.infer.autoguide.AutoMultivariateNormal(
+                self.model, init_loc_fn=pyro.infer.autoguide.init_to_median, init_scale=0.01))
+        return self._autoguide[1](y)
+
+    def _simulate(self, num_steps, num_series, init):
+        if len(self.priors) < len(SITES):
+            missing = [s for s in SITES if s not in self.priors]
+            raise ValueError(
+                f"simulating without data needs every prior (defaults are scaled to the data); "
+                f"missing {missing}. Pass priors={{...}} for all of mu, phi, sigma."
+            )
+        p = self.order
+        num_steps = check_int(num_steps, "num_steps", minimum=p + 1)
+        S = check_int(num_series, "num_series", minimum=1)
+        init = torch.zeros(p, S, dtype=DTYPE) if init is None else torch.as_tensor(init, dtype=DTYPE).reshape(p, S)
+        mu_d, phi_d, sigma_d = site_dists(self.priors, S, p)
+        with pyro.plate("series", S, dim=-1):
+            mu = pyro.sample("mu", mu_d)
+            phi = pyro.sample("phi", phi_d)
+            sigma = pyro.sample("sigma", sigma_d)
+            with pyro.plate("time", num_steps - p, dim=-2):
+                u = pyro.sample("u", dist.Normal(torch.zeros((), dtype=DTYPE), sigma))
+        # drop the size-1 plate padding so every argument has u's batch shape B
+        B = u.shape[:-2]
+        init = init.expand(B + (p, S))
+        y = recurse(mu.reshape(B + (S,)), phi.reshape(B + (S, p)), u, init)
+        return pyro.deterministic("y", torch.cat([init, y], dim=-2), event_dim=2)
+
+    # ---------------------------------------------------------------- fit
+    def fit(self, data, *, method: Method = "exact", seed: int | None = None,
+            progress: bool | None = None, num_threads: int | None = 1, device=None,
+            **options):
+        """Fit the model to a series.
+
+        Parameters
+        ----------
+        data : pandas.Series, pandas.DataFrame, numpy.ndarray or list
+            The series (a DataFrame fits one independent series per column).
+        method : {"exact", "svi", "nuts"}
+            See the module docstring.
+        seed : int, optional
+            Makes the fit reproducible; drawn at random and recorded when omitted.
+        progress : bool or None
+            Show a progress bar; ``None`` (default): on a terminal only.
+        num_threads : int or None, default 1
+            Torch threads during the fit, restored afterwards (``None`` leaves
+            torch's setting alone).
+        device : None or "cpu"
+            The statistical models compute in float64 on the CPU.
+        **options
+            ``"exact"``: ``num_samples`` (4000 draws). ``"svi"``: the fields of
+            :class:`ARSVIConfig` (``guide`` "auto", ``steps`` 1000 (stops earlier
+            once converged), ``lr`` 0.02, ``schedule`` "constant", ``num_particles``
+            16 (vectorised), ``num_samples`` 4000). ``"nuts"``: the fields of
+            :class:`~probmodels.infer.config.NUTSConfig` (``num_samples`` 1000,
+            ``warmup_steps`` 1000, ``num_chains`` 2 in parallel processes,
+            ``jit_compile`` True, ``target_accept_prob`` 0.8, ``max_tree_depth`` 10).
+
+        Returns
+        -------
+        ARFit
+        """
+        return run_fit(self, data, method=method, seed=seed, progress=progress,
+                       num_threads=num_threads, device=device, options=options)
+
+    def default_config(self, method: str):
+        return {"exact": ExactConfig, "svi": ARSVIConfig, "nuts": NUTSConfig}[method]()
+
+    def _prepare(self, data) -> _Problem:
+        h = self.effective_hold_back
+        ts = as_time_series(data, name="y", min_length=h + 2,
+                            reason=f"order {self.order} with hold_back {h} conditions on the "
+                                   f"first {h} values and needs at least 2 more to fit")
+        if ts.num_steps - h < 5 * (self.order + 1):
+            warnings.warn(
+                f"short series check: {ts.num_steps - h} modelled steps for {self.order + 1} "
+                "regression coefficients per series; the posterior will be dominated by the prior.",
+                UserWarning, stacklevel=4,
+            )
+        self._check_prior_series(ts.num_series, ts.columns)
+        sd = ts.values.std(axis=0)
+        if np.any(sd == 0):
+            const = [c for c, s in zip(ts.columns, sd) if s == 0]
+            raise ValueError(f"series {const} are constant; an AR model needs variation in the data.")
+        d, priors = self._design(torch.as_tensor(ts.values, dtype=DTYPE))
+        return _Problem(ts, d, priors)
+
+    # --------------------------------------------------------- the methods
+    def _fit_exact(self, problem: _Problem, config: ExactConfig, run: Run) -> Outcome:
+        rng = np.random.default_rng(seed_stream(run.seed, "exact"))
+        draws, diagnostics = exact_draws(problem.design, problem.priors, self.order,
+                                         config.num_samples, rng)
+        return Outcome(draws=draws, diagnostics=diagnostics)
+
+    def _fit_svi(self, problem: _Problem, config: ARSVIConfig, run: Run) -> Outcome:
+        d, priors = problem.design, problem.priors
+        guide_kind = config.guide
+        if guide_kind == "auto":
+            guide_kind = "conjugate" if _conjugate_applicable(priors, d, self.order) else "multivariate_normal"
+        model = partial(ar_model, d, priors, self.order)
+        if guide_kind == "conjugate":
+            if not _conjugate_applicable(priors, d, self.order):
+                raise ValueError(
+                    "guide='conjugate' needs Gaussian priors on mu and phi and a sigma prior "
+                    "whose support is all of (0, inf) (no upper bound, as in Uniform(0, b)); "
+                    "use guide='auto' or 'multivariate_normal' for other priors."
+                )
+            guide = partial(conjugate_guide, d, priors, self.order)
+        else:
+            # start at the posterior mean under the Gaussian surrogate priors: the prior's
+            # median can be far from the data (an explosive mode, the mu of a level of 1e3)
+            start, _ = exact_draws(d, priors, self.order, 200, np.random.default_rng(run.seed),
+                                   correct=False)
+            values = {k: torch.as_tensor(v.mean(axis=(0, 1)), dtype=DTYPE) for k, v in start.items()}
+            cls = (pyro.infer.autoguide.AutoMultivariateNormal if guide_kind == "multivariate_normal"
+                   else pyro.infer.autoguide.AutoNormal)
+            guide = cls(model, init_loc_fn=pyro.infer.autoguide.init_to_value(values=values),
+                        init_scale=0.01)
+        svi = run_svi(
+            model, guide, steps=max(config.steps, 1), lr=config.lr, schedule=config.schedule,
+            lr_decay=config.lr_decay, num_particles=config.num_particles, vectorize_particles=True,
+            max_plate_nesting=MAX_PLATE_NESTING, progress=run.progress, seed=run.seed,
+            # the guide starts near the answer, so short windows suffice
+            min_steps=100, window=50, average=True, description=f"AR({self.order}) SVI",
+        )
+        N, S, p = config.num_samples, d.num_series, self.order
+        raw, log_w = importance_draws(model, guide, num_samples=N,
+                                      max_plate_nesting=MAX_PLATE_NESTING, sites=list(SITES))
+        # (N, 1, S[, p]) -> (chain=1, draw=N, S[, p])
+        draws = {"mu": raw["mu"].reshape(1, N, S), "phi": raw["phi"].reshape(1, N, S, p),
+                 "sigma": raw["sigma"].reshape(1, N, S)}
+        diagnostics = {"guide": guide_kind, "khat": psis_khat(log_w), "converged": svi.converged,
+                       "num_steps": svi.num_steps, "svi_seconds": svi.seconds,
+                       "final_loss": float(np.mean(svi.losses[-50:]))}
+        return Outcome(draws=draws, losses=svi.losses, diagnostics=diagnostics)
+
+    def _nuts_target(self, problem: _Problem, config: NUTSConfig, run: Run) -> ModelTarget:
+        return ModelTarget(partial(ar_model, problem.design, problem.priors, self.order),
+                           max_plate_nesting=MAX_PLATE_NESTING)
+
+    def _from_nuts(self, problem: _Problem, samples) -> dict[str, np.ndarray]:
+        return {k: samples[k] for k in SITES}
+
+    def _result(self, problem: _Problem, outcome: Outcome, *, method: str, seed: int, config):
+        from probmodels.models.ar.result import ARFit
+
+        return ARFit(draws=outcome.draws, method=method, seed=seed, losses=outcome.losses,
+                     options=_options_dict(config), diagnostics=outcome.diagnostics,
+                     sample_stats=outcome.sample_stats, ar=self, data=problem.data,
+                     priors_used=problem.priors)
+
+
+def _options_dict(config) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(config)
+
+
+# ------------------------------------------------------------------ the Pyro model and guide
+
+
+def site_dists(priors: Mapping[str, Any], num_series: int, order: int):
+    """The priors of ``mu`` ``(S,)``, ``phi`` ``(S,)`` event ``(p,)`` and ``sigma`` ``(S,)``."""
+    S, p = num_series, order
+    mu = priors["mu"].expand((S,))
+    sigma = priors["sigma"].expand((S,))
+    phi = priors["phi"]
+    if phi.event_shape == ():
+        phi = phi.expand((S, p)).to_event(1)
+    else:
+        phi = phi.expand((S,))
+    return mu, phi, sigma
+
+
+def ar_model(d: Design, priors: Mapping[str, Any], order: int):
+    """The model on prepared data (see the module docstring's site table)."""
+    n, S = d.target.shape
+    mu_d, phi_d, sigma_d = site_dists(priors, S, order)
+    with pyro.plate("series", S, dim=-1):
+        mu = pyro.sample("mu", mu_d)            # (S,)
+        phi = pyro.sample("phi", phi_d)         # (S, p)
+        sigma = pyro.sample("sigma", sigma_d)   # (S,)
+        with pyro.plate("time", n, dim=-2):
+            # X (n, S, p) * phi (S, p) -> (n, S); broadcasts over vectorised draws
+            loc = mu + (d.X * phi).sum(-1)
+            return pyro.sample("y", dist.Normal(loc, sigma), obs=d.target)
+
+
+def _conjugate_applicable(priors, d: Design, order: int) -> bool:
+    return gaussian_prior(priors, d.num_series, order) is not None and _sigma_unbounded(priors["sigma"])
+
+
+def _sigma_unbounded(prior) -> bool:
+    """Whether the sigma prior's support reaches every large value, as the conjugate
+    guide's q(sigma) (an inverse-Gamma precision) does; Uniform(0, b) does not."""
+    return bool(_in_support(prior, [1e-6, 1.0, 1e6, 1e30]).all())
+
+
+def _in_support(prior, values: Sequence[float]) -> torch.Tensor:
+    """``prior.support.check`` of each value, broadcast over the prior's batch shape."""
+    probe = torch.tensor(values, dtype=DTYPE)
+    return prior.support.check(probe.reshape((len(values),) + (1,) * len(prior.batch_shape)))
+
+
+def _least_squares(d: Design) -> tuple[np.ndarray, np.ndarray]:
+    """Centred least-squares coefficients ``(S, k)`` and residual sums of squares ``(S,)``,
+    with a ridge relative to each column's own scale (an absolute 1e-9 shrank the
+    answer towards 0 for data in units of 1e-6)."""
+    ZtZ, Zty, yy = d.ZtZ.numpy(), d.Zty.numpy(), d.yy.numpy()
+    diag = np.clip(np.diagonal(ZtZ, axis1=-2, axis2=-1), 1e-300, None)
+    beta = np.linalg.solve(ZtZ + 1e-9 * diag[:, None, :] * np.eye(ZtZ.shape[-1]), Zty[..., None])[..., 0]
+    rss = yy - 2 * np.einsum("si,si->s", beta, Zty) + np.einsum("si,sij,sj->s", beta, ZtZ, beta)
+    return beta, np.clip(rss, 1e-300 * np.maximum(yy, 1e-300), None)
+
+
+def conjugate_guide(d: Design, priors: Mapping[str, Any], order: int):
+    """q(sigma): sigma^-2 ~ Gamma (fitted); q(mu, phi | sigma): the exact conjugate conditional."""
+    n, S = d.target.shape
+    k = order + 1
+    if "sigma_shape" not in pyro.get_param_store():
+        # start at the flat-prior answer: 1/sigma^2 | y ~ Gamma((n - k)/2, RSS/2)
+        _, rss = _least_squares(d)
+        init_shape = torch.full((S,), max(n - k, 2) / 2.0, dtype=DTYPE)
+        init_rate = torch.as_tensor(rss / 2.0, dtype=DTYPE)
+    else:
+        init_shape = init_rate = None
+    shape = pyro.param("sigma_shape", lambda: init_shape, constraint=constraints.positive)
+    rate = pyro.param("sigma_rate", lambda: init_rate, constraint=constraints.positive)
+    mean0, prec0 = gaussian_prior(priors, S, order)
+    P0, info0 = (torch.as_tensor(a, dtype=DTYPE) for a in centred_prior(d.center.numpy(), mean0, prec0))
+    c = d.center                                                          # (S,)
+    with pyro.plate("series", S, dim=-1):
+        # sigma = tau^(-1/2) with tau ~ Gamma: the family holds the exact posterior of
+        # sigma under a flat prior, so only the prior's curvature is approximated
+        q_sigma = dist.TransformedDistribution(dist.Gamma(shape, rate), [PowerTransform(-0.5)])
+        sigma = pyro.sample("sigma", q_sigma)                                 # (..., S)
+        inv_s2 = sigma.pow(-2).unsqueeze(-1)                                  # (..., S, 1)
+        # Lambda = Z'Z / sigma^2 + P_0 ;  Lambda b_mean = Z'(y - c) / sigma^2 + info_0
+        precision = d.ZtZ * inv_s2.unsqueeze(-1) + P0                        # (..., S, k, k)
+        rhs = d.Zty * inv_s2 + info0                                         # (..., S, k)
+        chol = torch.linalg.cholesky(precision)
+        mean = torch.cholesky_solve(rhs.unsqueeze(-1), chol).squeeze(-1)       # (..., S, k)
+        # phi from its marginal: precision = the Schur complement of Lambda_mm
+        l_mm = precision[..., 0, 0]
+        l_pm = precision[..., 1:, 0]
+        prec_phi = precision[..., 1:, 1:] - l_pm.unsqueeze(-1) * l_pm.unsqueeze(-2) / l_mm[..., None, None]
+        phi = pyro.sample("phi", dist.MultivariateNormal(mean[..., 1:], precision_matrix=prec_phi))
+        # m | phi ~ N(m_mean - Lambda_mp (phi - phi_mean) / Lambda_mm, 1 / Lambda_mm); mu = m + c (1 - sum phi)
+        m_loc = mean[..., 0] - (l_pm * (phi - mean[..., 1:])).sum(-1) / l_mm
+        pyro.sample("mu", dist.Normal(m_loc + c * (1.0 - phi.sum(-1)), l_mm.rsqrt()))
+
+
+# ------------------------------------------------------------------ the exact method
+
+
+def _surrogate(prior, shape: tuple[int, ...], seed: int) -> dist.Normal:
+    """A Normal with the prior's median and a wider spread (1.5 robust sds: the interquartile
+    range / 1.349, so heavy tails do not make it infinite), batch ``shape``."""
+    gen_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        x = prior.expand(shape).sample((20_000,)) if prior.event_shape == () else prior.sample((20_000,))
+    finally:
+        torch.random.set_rng_state(gen_state)
+    x = x.reshape((20_000,) + shape)
+    q = torch.quantile(x, torch.tensor([0.25, 0.5, 0.75], dtype=DTYPE), dim=0)
+    scale = ((q[2] - q[0]) / 1.349).clamp_min(1e-12) * _SURROGATE_WIDTH
+    return dist.Normal(q[1], scale)
+
+
+def exact_draws(d: Design, priors: Mapping[str, Any], order: int, num: int,
+                rng: np.random.Generator, *, correct: bool = True):
+    """``num`` posterior draws ``{"mu": (1, num, S), "phi": (1, num, S, p), "sigma": (1, num, S)}``
+    and diagnostics (see the module docstring); ``correct=False`` returns the draws under
+    the Gaussian surrogate priors without the importance correction."""
+    S, p = d.num_series, order
+    gauss = gaussian_prior(priors, S, p)
+    surrogates = None
+    if gauss is None:
+        surrogates = {name: _surrogate(priors[name], shape, 17 + i) for i, (name, shape) in
+                      enumerate((("mu", (S,)), ("phi", (S, p))))}
+        mean = np.concatenate([surrogates["mu"].loc.numpy()[:, None], surrogates["phi"].loc.numpy()], 1)
+        sd = np.concatenate([surrogates["mu"].scale.numpy()[:, None], surrogates["phi"].scale.numpy()], 1)
+        gauss = (mean, np.einsum("si,ij->sij", sd ** -2.0, np.eye(p + 1)))
+    conj = exact.conjugate(d.ZtZ.numpy(), d.Zty.numpy(), d.yy.numpy(), np.full(S, d.num_rows),
+                           d.center.numpy(), *gauss)
+    with pyro.validation_enabled(False):
+        # rebuilt without argument validation: grid points outside a bounded support
+        # (Uniform(0, b)) get -inf instead of an error
+        sigma_prior = _priors.to_dtype(priors["sigma"], DTYPE).expand((S,))
+
+    def log_post(sigma: np.ndarray) -> np.ndarray:
+        s = torch.as_tensor(sigma.T)                                          # (G, S)
+        with pyro.validation_enabled(False):
+            lp = sigma_prior.log_prob(s)
+        lp = torch.where(sigma_prior.support.check(s), lp, torch.full_like(lp, -np.inf))
+        return lp.numpy().T + exact.log_marginal(conj, sigma)
+
+    _, rss = _least_squares(d)
+    sigma_hat = np.sqrt(rss / max(d.num_rows - p - 1, 1))
+    proposals = num if surrogates is None or not correct else 2 * num
+    sigma = exact.sample_sigma(log_post, sigma_hat, rng, proposals)          # (S, M)
+    beta = exact.draw_beta(conj, sigma, rng.standard_normal((S, proposals, p + 1)))
+    diagnostics: dict[str, Any] = {"method": "exact", "importance": surrogates is not None and correct}
+    if diagnostics["importance"]:
+        mu_d, phi_d, _ = site_dists(priors, S, p)
+        mu_v, phi_v = torch.as_tensor(beta[..., 0].T), torch.as_tensor(np.swapaxes(beta[..., 1:], 0, 1))
+        with pyro.validation_enabled(False):
+            log_w = (mu_d.log_prob(mu_v) + phi_d.log_prob(phi_v)
+                     - surrogates["mu"].log_prob(mu_v) - surrogates["phi"].log_prob(phi_v).sum(-1))
+        log_w = log_w.numpy().T                                               # (S, M)
+        khats = np.array([psis_khat(w) for w in log_w])
+        picks = np.stack([psis_resample(w, rng, num) for w in log_w])         # (S, num)
+        sigma = np.take_along_axis(sigma, picks, 1)
+        beta = np.take_along_axis(beta, picks[..., None], 1)
+        diagnostics["khat"] = float(khats.max())
+        if S > 1:
+            diagnostics["khat_per_series"] = khats.tolist()
+    draws = {"mu": beta[..., 0].T[None], "phi": np.swapaxes(beta[..., 1:], 0, 1)[None],
+             "sigma": sigma.T[None]}
+    return draws, diagnostics

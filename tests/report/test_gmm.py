@@ -1,0 +1,44 @@
+"""The demo's Gaussian mixture section: the stated K is the one fitted, saved and tabled."""
+
+import re
+
+import pandas as pd
+import pytest
+
+from probmodels.report import ReportOptions, gmm
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    return root, gmm.section(root, ReportOptions(seed=0, quick=True))
+
+
+def test_section_writes_every_listed_file_and_no_netcdf_unless_asked(report):
+    root, section = report
+    expected = {"gmm/component_comparison.csv", "gmm/summary.csv", "gmm/fit.npz",
+                "gmm/clusters.png", "gmm/density_eruptions.png", "gmm/density_waiting.png"}
+    assert {str(f) for f in section.files} == expected
+    assert {f"gmm/{p.name}" for p in (root / "gmm").iterdir()} == expected
+    assert set(re.findall(r"\]\((gmm/[^)]+)\)", section.markdown)) == expected
+    assert "--netcdf" in section.markdown
+
+
+def test_chosen_k_is_comparison_best_and_is_the_saved_fit(report):
+    import probmodels as pm
+
+    root, section = report
+    match = re.search(r"\*\*Chosen: K = (\d+)\*\* by `comparison.best`: the simplest K", section.markdown)
+    assert match, "the section does not state the chosen K and its rule"
+    K = int(match.group(1))
+    table = pd.read_csv(root / "gmm" / "component_comparison.csv", index_col=0)
+    assert set(table.index) == {"K=1", "K=2", "K=3"}
+    assert f"K={K}" in table.index
+    assert {"khat", "dse", "warning", "bic"} <= set(table.columns)
+    fit = pm.load(root / "gmm" / "fit.npz")
+    assert fit.gmm.n_components == K
+    summary = pd.read_csv(root / "gmm" / "summary.csv", index_col=0)
+    assert len([p for p in summary.index if p.startswith("pi")]) == K
+    # the table shown carries each fit's k-hat and the LOO warning flag
+    header = next(line for line in section.markdown.splitlines() if line.startswith("| model |"))
+    assert "| khat |" in header and "| warning |" in header

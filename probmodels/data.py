@@ -37,7 +37,7 @@ from pandas.api import types as ptypes
 
 from probmodels._validation import _is_real, check_finite, check_int
 
-__all__ = ["TimeSeriesData", "as_data_matrix", "as_time_series", "extend_index"]
+__all__ = ["TimeSeriesData", "as_data_matrix", "as_time_series", "extend_index", "regular_index"]
 
 _KIND_NAMES = {
     "U": "strings",
@@ -336,12 +336,87 @@ def _check_regular_steps(index: pd.Index, name: str) -> None:
         )
 
 
+def _freq_from_windows(index: pd.DatetimeIndex | pd.TimedeltaIndex):
+    """The frequency of most 5-label windows of a gappy index (the series' own step), or None."""
+    counts: dict = {}
+    for start in range(0, max(1, len(index) - 4), max(1, (len(index) - 4) // 50)):
+        window = index[start:start + 5]
+        if len(window) < 3:
+            continue
+        freq = type(window)(window, freq="infer").freq if len(window) >= 3 else None
+        if freq is not None:
+            counts[freq] = counts.get(freq, 0) + 1
+    return max(counts, key=counts.get) if counts else None
+
+
+def regular_index(index: pd.Index, name: str = "y") -> pd.Index:
+    """The evenly spaced index that holds every label of ``index``, gaps included.
+
+    Each lag of an AR model is one step, so gaps are missing steps (filled with
+    NaN by :func:`as_time_series` with ``missing=True``). A ``RangeIndex`` is
+    regular; a ``PeriodIndex`` steps by its frequency; a ``DatetimeIndex`` or
+    ``TimedeltaIndex`` by its frequency, the one pandas infers, or the one of most of
+    its 5-label windows (a weekly series with a missing week is weekly); integer
+    labels by their smallest step; float labels (decimal years) by their typical step
+    near the smallest with 10% rounding allowed.
+
+    Raises
+    ------
+    ValueError
+        When no such step exists (labels off every grid, or irregular timestamps),
+        with the fix.
+    """
+    if isinstance(index, pd.RangeIndex) or len(index) < 2:
+        return index
+    if isinstance(index, pd.PeriodIndex):
+        return pd.period_range(index[0], index[-1], freq=index.freq, name=index.name)
+    if isinstance(index, (pd.DatetimeIndex, pd.TimedeltaIndex)):
+        freq = _temporal_freq(index) or _freq_from_windows(index)
+        if freq is not None:
+            make = pd.date_range if isinstance(index, pd.DatetimeIndex) else pd.timedelta_range
+            full = make(start=index[0], end=index[-1], freq=freq, unit=index.unit, name=index.name)
+            if isinstance(index, pd.DatetimeIndex) and index.tz is not None and full.tz is None:
+                full = full.tz_localize(index.tz)
+            if index.isin(full).all():
+                return full
+        raise ValueError(
+            f"{name}'s {type(index).__name__} has no regular step ({index[0]} ... {index[-1]}; "
+            f"pandas infers no frequency and no step fits every label), so an AR lag has no "
+            f"meaning. Give the data its frequency, e.g. series.asfreq('D') (or 'W-SUN', 'MS', "
+            f"'B', ...: missing steps become NaN, which the model treats as unknowns), or pass "
+            f"series.reset_index(drop=True) if the observations are consecutive steps by design."
+        )
+    if ptypes.is_integer_dtype(index.dtype):
+        labels = np.asarray(index, dtype=np.int64)
+        step = int(np.gcd.reduce(np.diff(labels)))
+        full = np.arange(labels[0], labels[-1] + step, step)
+        return pd.Index(full.astype(index.dtype), name=index.name)
+    labels = np.asarray(index, dtype=np.float64)
+    diffs = np.diff(labels)
+    # the typical single step: the median of the steps near the smallest one (a gap is a
+    # multiple of it; rounded labels such as decimal years vary by a few percent)
+    step = float(np.median(diffs[diffs <= 1.5 * diffs.min()]))
+    k = np.round((labels - labels[0]) / step)
+    off = np.abs(labels - (labels[0] + k * step))
+    if np.any(off > 0.1 * step):
+        bad = int(np.argmax(off))
+        raise ValueError(
+            f"{name} must be evenly spaced in time: the float labels step by about {step:.6g}, "
+            f"but label {labels[bad]:.6g} lies {off[bad]:.3g} off that grid. Round the labels, "
+            f"or pass series.reset_index(drop=True) if the observations are consecutive steps."
+        )
+    full = labels[0] + np.arange(int(k[-1]) + 1) * step
+    full[k.astype(int)] = labels  # keep the observed labels exactly
+    return pd.Index(full, name=index.name)
+
+
 def as_time_series(
     data: Any,
     *,
     name: str = "y",
     min_length: int = 2,
     reason: str | None = None,
+    missing: bool = False,
 ) -> TimeSeriesData:
     """Check and convert one or several time series.
 
@@ -363,6 +438,13 @@ def as_time_series(
     reason : str, optional
         Why ``min_length`` steps are needed, appended to the error message,
         e.g. ``"order=5 needs order + 2 = 7"``.
+    missing : bool, default False
+        ``True``: missing values are data, not errors. NaN (and ``None``,
+        ``pd.NA``) are kept as NaN, and a pandas index with gaps is completed to
+        the :func:`regular_index` holding its labels, the missing steps filled
+        with NaN; leading and trailing missing steps of a single series are
+        dropped (the series starts at its first observation). Infinite values are
+        still refused.
 
     Returns
     -------
@@ -398,7 +480,13 @@ def as_time_series(
     _check_not_empty(values, name, "time")
     if isinstance(data, (pd.Series, pd.DataFrame)):
         _check_time_index(index, name)
-        _check_regular_steps(index, name)
+        if missing:
+            full = regular_index(index, name)
+            if len(full) != len(index):
+                frame = pd.DataFrame(values, index=index).reindex(full)
+                values, index = np.array(frame.to_numpy(), dtype=np.float64), full
+        else:
+            _check_regular_steps(index, name)
     elif values.shape[1] > values.shape[0]:
         warnings.warn(
             f"as_time_series orientation check: {name} has shape {values.shape}, read as "
@@ -407,8 +495,19 @@ def as_time_series(
             UserWarning,
             stacklevel=2,
         )
-    # a 1-D input is checked as 1-D so that positions read as time steps, not (step, 0)
-    check_finite(values[:, 0] if univariate else values, name, labels=index)
+    if missing:
+        observed = ~np.isnan(values)
+        if not observed.any(0).all():
+            empty = [c for c, ok in zip(columns, observed.any(0)) if not ok]
+            raise ValueError(f"{name} has no observed value in series {empty}; drop them.")
+        if univariate:
+            rows = np.flatnonzero(observed[:, 0])
+            values, index = values[rows[0]:rows[-1] + 1], index[rows[0]:rows[-1] + 1]
+        # NaN is a missing value here; infinite values are still errors
+        check_finite(np.where(np.isnan(values), 0.0, values), name, labels=index)
+    else:
+        # a 1-D input is checked as 1-D so that positions read as time steps, not (step, 0)
+        check_finite(values[:, 0] if univariate else values, name, labels=index)
     if values.shape[0] < min_length:
         why = f": {reason}" if reason else ""
         raise ValueError(

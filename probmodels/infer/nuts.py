@@ -69,8 +69,14 @@ class ModelTarget(NUTSTarget):
 
     model: Callable
     max_plate_nesting: int | None = None
+    #: starting values of some sites (the others start as Pyro's ``init_to_uniform``)
+    init_values: dict[str, Any] | None = None
 
     def kernel_args(self) -> dict[str, Any]:
+        if self.init_values:
+            from pyro.infer.autoguide import init_to_value
+
+            return {"model": self.model, "init_strategy": init_to_value(values=self.init_values)}
         return {"model": self.model}
 
 

@@ -21,7 +21,8 @@ import pyro.distributions as dist
 from pyro.distributions.torch_distribution import ExpandedDistribution
 import torch
 
-__all__ = ["DTYPE", "Design", "centred_prior", "design", "gaussian_prior", "lag_matrix", "recurse"]
+__all__ = ["DTYPE", "Design", "centred_prior", "completed", "design", "gaussian_prior", "lag_matrix",
+           "recurse"]
 
 DTYPE = torch.float64
 
@@ -61,6 +62,10 @@ class Design:
     Zty: torch.Tensor      # (S, k): Z'(y - c)
     yy: torch.Tensor       # (S,): sum of (y - c)^2 over the modelled steps
     hold_back: int
+    #: flat positions in y.reshape(-1) of the missing values that enter a modelled step
+    #: (t >= hold_back - order), in time-major order; None for complete data. y holds
+    #: placeholders there (linear interpolation), and the statistics above are of them
+    missing: torch.Tensor | None = None
 
     @property
     def num_series(self) -> int:
@@ -71,8 +76,24 @@ class Design:
         return int(self.target.shape[0])
 
 
+def _interpolated(y: torch.Tensor) -> torch.Tensor:
+    """``y`` ``(time, series)`` with each column's NaN linearly interpolated (ends held)."""
+    values = y.numpy().copy()
+    steps = np.arange(values.shape[0])
+    for s in range(values.shape[1]):
+        gap = np.isnan(values[:, s])
+        if gap.any():
+            values[gap, s] = np.interp(steps[gap], steps[~gap], values[~gap, s])
+    return torch.as_tensor(values)
+
+
 def design(y: torch.Tensor, order: int, hold_back: int) -> Design:
-    """The :class:`Design` of ``y`` ``(time, series)``."""
+    """The :class:`Design` of ``y`` ``(time, series)`` (NaN: missing values)."""
+    missing = None
+    if bool(torch.isnan(y).any()):
+        relevant = torch.isnan(y) & (torch.arange(y.shape[0]).unsqueeze(-1) >= hold_back - order)
+        missing = torch.nonzero(relevant.reshape(-1)).reshape(-1)
+        y = _interpolated(y)
     X = lag_matrix(y, order, hold_back)
     target = y[hold_back:]
     center = y.mean(0)
@@ -80,7 +101,19 @@ def design(y: torch.Tensor, order: int, hold_back: int) -> Design:
     yc = target - center
     ZtZ = torch.einsum("nsi,nsj->sij", Z, Z)
     Zty = torch.einsum("nsi,ns->si", Z, yc)
-    return Design(y, target, X, center, ZtZ, Zty, yc.pow(2).sum(0), hold_back)
+    return Design(y, target, X, center, ZtZ, Zty, yc.pow(2).sum(0), hold_back, missing)
+
+
+def completed(d: Design, y_missing: torch.Tensor, order: int):
+    """The series with ``y_missing`` ``batch + (m,)`` in the missing places, its lag matrix and
+    targets: ``(y batch + (T, S), X batch + (n, S, p), target batch + (n, S))``."""
+    T, S = d.y.shape
+    batch = y_missing.shape[:-1]
+    flat = d.y.reshape(T * S).expand(batch + (T * S,))
+    y = flat.scatter(-1, d.missing.expand(batch + d.missing.shape), y_missing).reshape(batch + (T, S))
+    h = d.hold_back
+    X = torch.stack([y[..., h - 1 - i: T - 1 - i, :] for i in range(order)], dim=-1)
+    return y, X, y[..., h:, :]
 
 
 def _normal_base(d) -> Any:
@@ -134,8 +167,9 @@ def centred_prior(center: np.ndarray, mean: np.ndarray, precision: np.ndarray):
     A[:, 0, 1:] = -center[:, None]
     a = np.zeros((S, k))
     a[:, 0] = center
-    P0 = np.einsum("sji,sjl,slm->sim", A, precision, A)
-    info0 = np.einsum("sji,sjl,sl->si", A, precision, mean - a)
+    At = np.swapaxes(A, -1, -2)
+    P0 = At @ precision @ A
+    info0 = (At @ precision @ (mean - a)[..., None])[..., 0]
     return P0, info0
 
 

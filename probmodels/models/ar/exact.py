@@ -45,7 +45,8 @@ import numpy as np
 
 from probmodels.models.ar.design import centred_prior
 
-__all__ = ["Conjugate", "conjugate", "draw_beta", "log_marginal", "sample_sigma"]
+__all__ = ["Conjugate", "conjugate", "draw_beta", "draw_on_grid", "log_marginal", "sample_sigma",
+           "sigma_grid"]
 
 #: coarse offsets in log sigma around the least-squares value
 _COARSE = np.linspace(-10.0, 10.0, 401)
@@ -108,7 +109,7 @@ def conjugate(ZtZ: np.ndarray, Zty: np.ndarray, yy: np.ndarray, n: np.ndarray, c
     Ut_RinvT = np.swapaxes(U, -1, -2) @ np.swapaxes(Rinv, -1, -2)
     return Conjugate(
         n=np.asarray(n, dtype=np.float64), yy=yy, f=np.clip(f, 0.0, 1.0),
-        h1=np.einsum("sij,sj->si", Ut_RinvT, Zty), h0=np.einsum("sij,sj->si", Ut_RinvT, info0),
+        h1=(Ut_RinvT @ Zty[..., None])[..., 0], h0=(Ut_RinvT @ info0[..., None])[..., 0],
         W=Rinv @ U, center=center,
     )
 
@@ -128,13 +129,14 @@ def log_marginal(conj: Conjugate, sigma: np.ndarray) -> np.ndarray:
     return -conj.n[:, None] * np.log(sigma) - 0.5 * quad - 0.5 * np.log(a).sum(-1)
 
 
-def sample_sigma(log_post: Callable[[np.ndarray], np.ndarray], sigma_hat: np.ndarray,
-                 rng: np.random.Generator, num: int) -> np.ndarray:
-    """``num`` exact draws of sigma per series from ``log_post(sigma (S, G)) -> (S, G)``.
+def sigma_grid(log_post: Callable[[np.ndarray], np.ndarray], sigma_hat: np.ndarray,
+               points: int = _FINE) -> np.ndarray:
+    """The adaptive grid of ``u = log sigma`` of each series, ``(S, points)``.
 
-    The density of ``u = log sigma`` (``log_post`` plus the Jacobian ``u``) is
-    located on a coarse grid around ``log sigma_hat`` and sampled from the
-    piecewise-linear interpolant of a fine grid over its bulk. Returns ``(S, num)``.
+    The density of ``u`` (``log_post`` plus the Jacobian ``u``) is located on a coarse
+    grid around ``log sigma_hat`` (a factor e^10 either way); the grid covers the coarse
+    points within 50 nats of the highest, one coarse step more on each side, and, for a
+    bounded support (Uniform(0, b)), no more than the points of positive density.
     """
     S = sigma_hat.shape[0]
     u = np.log(sigma_hat)[:, None] + _COARSE[None, :]                   # (S, 401)
@@ -150,32 +152,39 @@ def sample_sigma(log_post: Callable[[np.ndarray], np.ndarray], sigma_hat: np.nda
     last = np.clip(u.shape[1] - inside[:, ::-1].argmax(1), 0, u.shape[1] - 1)
     rows = np.arange(S)
     lo, hi = u[rows, first], u[rows, last]
-    t = np.linspace(0.0, 1.0, _FINE)
+    t = np.linspace(0.0, 1.0, points)
     grid = lo[:, None] + (hi - lo)[:, None] * t[None, :]                 # (S, G)
-    g = log_post(np.exp(grid)) + grid
-    finite = np.isfinite(g)
+    finite = np.isfinite(log_post(np.exp(grid)))
     if not finite.all():
-        # a bounded support (Uniform(0, b)): the grid again, between its first and last
-        # points of positive density, so that no cell straddles the bound
+        # a bounded support: the grid again, between its first and last points of positive
+        # density, so that no cell straddles the bound
         first = finite.argmax(1)
-        last = _FINE - 1 - finite[:, ::-1].argmax(1)
+        last = points - 1 - finite[:, ::-1].argmax(1)
         lo, hi = grid[rows, first], grid[rows, last]
         grid = lo[:, None] + (hi - lo)[:, None] * t[None, :]
-        g = log_post(np.exp(grid)) + grid
+    return grid
+
+
+def draw_on_grid(grid: np.ndarray, g: np.ndarray, rng, num: int) -> np.ndarray:
+    """``num`` draws of sigma per series from the piecewise-linear density of ``u = log sigma``
+    whose log is ``g`` on the evenly spaced ``grid`` (both ``(S, G)``). ``rng``: one
+    generator per series (a list) or one for all."""
+    S, G = grid.shape
+    rows = np.arange(S)
     dens = np.exp(g - g.max(1, keepdims=True))
     dens[~np.isfinite(dens)] = 0.0
-    # piecewise-linear density between grid points: cell masses, then a point in the cell
-    h = (hi - lo) / (_FINE - 1)
+    h = grid[:, 1] - grid[:, 0]
     left, right = dens[:, :-1], dens[:, 1:]
     cdf = np.cumsum(0.5 * (left + right), axis=1)
     cdf /= cdf[:, -1:]
-    v = rng.random((S, num))
+    rngs = list(rng) if isinstance(rng, (list, tuple)) else [rng] * S
+    v = np.stack([r.random(num) for r in rngs])
     # one searchsorted for all series: row s's CDF shifted to (s, s + 1]
     flat = np.searchsorted((cdf + rows[:, None]).ravel(), (v + rows[:, None]).ravel())
-    cell = np.minimum(flat.reshape(S, num) - rows[:, None] * (_FINE - 1), _FINE - 2)
+    cell = np.minimum(flat.reshape(S, num) - rows[:, None] * (G - 1), G - 2)
     a = np.take_along_axis(left, cell, 1)
     b = np.take_along_axis(right, cell, 1)
-    w = rng.random((S, num))
+    w = np.stack([r.random(num) for r in rngs])
     # inverse CDF of the density a + (b - a) x on [0, 1]
     slope = b - a
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -184,13 +193,25 @@ def sample_sigma(log_post: Callable[[np.ndarray], np.ndarray], sigma_hat: np.nda
     return np.exp(grid[rows[:, None], cell] + np.clip(x, 0.0, 1.0) * h[:, None])
 
 
+def sample_sigma(log_post: Callable[[np.ndarray], np.ndarray], sigma_hat: np.ndarray,
+                 rng, num: int) -> np.ndarray:
+    """``num`` exact draws of sigma per series from ``log_post(sigma (S, G)) -> (S, G)``:
+    :func:`sigma_grid`, then :func:`draw_on_grid`. Returns ``(S, num)``. ``rng`` is one
+    ``numpy.random.Generator`` per series (a list), so that each series' draws depend on
+    its own stream only (not on which other series share the call), or one for all.
+    """
+    grid = sigma_grid(log_post, sigma_hat)
+    return draw_on_grid(grid, log_post(np.exp(grid)) + grid, rng, num)
+
+
 def draw_beta(conj: Conjugate, sigma: np.ndarray, eps: np.ndarray) -> np.ndarray:
     r"""Draws of :math:`\beta = (\mu, \phi)` given ``sigma`` ``(S, N)`` from standard normal
     ``eps`` ``(S, N, k)``; returns ``(S, N, k)`` in the original coordinates."""
     s2 = np.square(sigma)[..., None]
     a = _precisions(conj, s2)
     w = (conj.h1[:, None, :] / s2 + conj.h0[:, None, :]) / a + eps / np.sqrt(a)
-    b = np.einsum("sij,snj->sni", conj.W, w)                            # centred (m, phi)
+    # batched matmul, one product per series: a series' draws do not depend on the batch
+    b = w @ np.swapaxes(conj.W, -1, -2)                                  # centred (m, phi)
     beta = b.copy()
     beta[..., 0] = b[..., 0] + conj.center[:, None] * (1.0 - b[..., 1:].sum(-1))
     return beta

@@ -51,6 +51,7 @@ Methods (``fit(method=...)``):
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from functools import partial
@@ -66,15 +67,16 @@ from pyro.distributions.transforms import PowerTransform
 from probmodels import _priors
 from probmodels._validation import check_choice, check_int
 from probmodels.data import TimeSeriesData, as_time_series
-from probmodels.diagnostics import psis_khat, psis_resample
+from probmodels.diagnostics import psis_khat
+from probmodels.results import result_class
 from probmodels.infer.config import NUTSConfig, SVIConfig
 from probmodels.infer.nuts import ModelTarget
 from probmodels.infer.pipeline import Model, Outcome, Run, fit as run_fit
 from probmodels.infer.svi import importance_draws, run_svi
 from probmodels.infer.runtime import seed_stream
-from probmodels.models.ar import exact
-from probmodels.models.ar.design import (DTYPE, Design, centred_prior, design, gaussian_prior,
-                                         recurse)
+from probmodels.models.ar.posterior import draws_for_series
+from probmodels.models.ar.design import (DTYPE, Design, centred_prior, completed, design,
+                                         gaussian_prior, recurse)
 
 __all__ = ["ARSVIConfig", "BayesianAR", "ExactConfig", "GUIDES", "Guide", "METHODS", "Method"]
 
@@ -230,8 +232,15 @@ class BayesianAR(Model):
         y = torch.as_tensor(y, dtype=DTYPE)
         if y.dim() == 1:
             y = y.unsqueeze(-1)
-        rms = y.pow(2).mean(0).sqrt()
-        sd = y.std(0)
+        # NaN-aware (missing values and the padding of ragged series are left out), and
+        # column by column: a series' priors do not depend on the other series of the fit
+        values = y.numpy()
+        rms, sd = np.empty(values.shape[1]), np.empty(values.shape[1])
+        for j in range(values.shape[1]):
+            col = values[:, j][~np.isnan(values[:, j])]
+            rms[j] = math.sqrt(float(np.mean(col * col)))
+            sd[j] = float(np.std(col, ddof=1)) if col.size > 1 else 0.0
+        rms, sd = torch.as_tensor(rms), torch.as_tensor(sd)
         return {
             "mu": dist.Normal(torch.zeros_like(rms), 10.0 * rms),
             "phi": dist.Normal(torch.tensor(0.0, dtype=DTYPE), torch.tensor(1.0, dtype=DTYPE)),
@@ -359,9 +368,17 @@ class BayesianAR(Model):
 
     def _prepare(self, data) -> _Problem:
         h = self.effective_hold_back
-        ts = as_time_series(data, name="y", min_length=h + 2,
+        ts = as_time_series(data, name="y", min_length=h + 2, missing=True,
                             reason=f"order {self.order} with hold_back {h} conditions on the "
                                    f"first {h} values and needs at least 2 more to fit")
+        observed = ~np.isnan(ts.values)
+        if not ts.univariate and not observed[0].all():
+            late = [c for c, ok in zip(ts.columns, observed[0]) if not ok]
+            raise ValueError(
+                f"series {late} start later than the others (leading missing values); several "
+                f"series of different lengths or starts are fitted with BayesianAR.fit_many(long_df), "
+                f"which takes each series on its own index."
+            )
         if ts.num_steps - h < 5 * (self.order + 1):
             warnings.warn(
                 f"short series check: {ts.num_steps - h} modelled steps for {self.order + 1} "
@@ -369,40 +386,64 @@ class BayesianAR(Model):
                 UserWarning, stacklevel=4,
             )
         self._check_prior_series(ts.num_series, ts.columns)
-        sd = ts.values.std(axis=0)
+        sd = np.nanstd(ts.values, axis=0)
         if np.any(sd == 0):
-            const = [c for c, s in zip(ts.columns, sd) if s == 0]
+            const = [c for c, v in zip(ts.columns, sd) if v == 0]
             raise ValueError(f"series {const} are constant; an AR model needs variation in the data.")
         d, priors = self._design(torch.as_tensor(ts.values, dtype=DTYPE))
         return _Problem(ts, d, priors)
 
     # --------------------------------------------------------- the methods
+    def _exact(self, problem: _Problem, num: int, seed: int, *, correct: bool = True) -> Outcome:
+        """The exact method's draws as an :class:`Outcome` (``correct=False``: under the
+        Gaussian surrogate priors, as the start of SVI)."""
+        ts, S, p = problem.data, problem.data.num_series, self.order
+        results = draws_for_series([ts.values[:, s] for s in range(S)], ts.columns, problem.priors,
+                                   p, self.effective_hold_back, num, seed, correct=correct)
+        draws = {"mu": np.stack([r.beta[:, 0] for r in results], -1)[None],
+                 "phi": np.stack([r.beta[:, 1:] for r in results], 1)[None],
+                 "sigma": np.stack([r.sigma for r in results], -1)[None]}
+        diagnostics: dict[str, Any] = {"method": "exact"}
+        extras: dict[str, np.ndarray] = {}
+        if problem.design.missing is not None:
+            # the missing values in the design's order: time-major over (time, series)
+            cols = [np.full(r.positions.size, s) for s, r in enumerate(results)]
+            index = np.stack([np.concatenate([r.positions for r in results]), np.concatenate(cols)], 1)
+            order_ = np.lexsort((index[:, 1], index[:, 0]))
+            draws["y_missing"] = np.concatenate([r.missing for r in results], 1)[None][..., order_]
+            extras["missing_index"] = index[order_]
+            diagnostics["gibbs_min_ess"] = min(r.diagnostics["ess"] for r in results if "ess" in r.diagnostics)
+            diagnostics["gibbs_max_rhat"] = max(r.diagnostics["rhat"] for r in results if "rhat" in r.diagnostics)
+        khats = [r.diagnostics["khat"] for r in results if "khat" in r.diagnostics]
+        if khats:
+            diagnostics["khat"] = float(np.max(khats))
+            if S > 1:
+                diagnostics["khat_per_series"] = [float(k) for k in khats]
+        return Outcome(draws=draws, diagnostics=diagnostics, extras=extras)
+
     def _fit_exact(self, problem: _Problem, config: ExactConfig, run: Run) -> Outcome:
-        rng = np.random.default_rng(seed_stream(run.seed, "exact"))
-        draws, diagnostics = exact_draws(problem.design, problem.priors, self.order,
-                                         config.num_samples, rng)
-        return Outcome(draws=draws, diagnostics=diagnostics)
+        return self._exact(problem, config.num_samples, run.seed)
 
     def _fit_svi(self, problem: _Problem, config: ARSVIConfig, run: Run) -> Outcome:
         d, priors = problem.design, problem.priors
+        conjugate = _conjugate_applicable(priors, d, self.order) and d.missing is None
         guide_kind = config.guide
         if guide_kind == "auto":
-            guide_kind = "conjugate" if _conjugate_applicable(priors, d, self.order) else "multivariate_normal"
+            guide_kind = "conjugate" if conjugate else "multivariate_normal"
         model = partial(ar_model, d, priors, self.order)
         if guide_kind == "conjugate":
-            if not _conjugate_applicable(priors, d, self.order):
+            if not conjugate:
                 raise ValueError(
-                    "guide='conjugate' needs Gaussian priors on mu and phi and a sigma prior "
-                    "whose support is all of (0, inf) (no upper bound, as in Uniform(0, b)); "
-                    "use guide='auto' or 'multivariate_normal' for other priors."
+                    "guide='conjugate' needs Gaussian priors on mu and phi, a sigma prior whose "
+                    "support is all of (0, inf) (no upper bound, as in Uniform(0, b)) and no "
+                    "missing values; use guide='auto' or 'multivariate_normal' otherwise."
                 )
             guide = partial(conjugate_guide, d, priors, self.order)
         else:
             # start at the posterior mean under the Gaussian surrogate priors: the prior's
             # median can be far from the data (an explosive mode, the mu of a level of 1e3)
-            start, _ = exact_draws(d, priors, self.order, 200, np.random.default_rng(run.seed),
-                                   correct=False)
-            values = {k: torch.as_tensor(v.mean(axis=(0, 1)), dtype=DTYPE) for k, v in start.items()}
+            start = self._exact(problem, 200, seed_stream(run.seed, "start"), correct=False)
+            values = {k: torch.as_tensor(v.mean(axis=(0, 1)), dtype=DTYPE) for k, v in start.draws.items()}
             cls = (pyro.infer.autoguide.AutoMultivariateNormal if guide_kind == "multivariate_normal"
                    else pyro.infer.autoguide.AutoNormal)
             guide = cls(model, init_loc_fn=pyro.infer.autoguide.init_to_value(values=values),
@@ -415,30 +456,51 @@ class BayesianAR(Model):
             min_steps=100, window=50, average=True, description=f"AR({self.order}) SVI",
         )
         N, S, p = config.num_samples, d.num_series, self.order
+        sites = list(SITES) + (["y_missing"] if d.missing is not None else [])
         raw, log_w = importance_draws(model, guide, num_samples=N,
-                                      max_plate_nesting=MAX_PLATE_NESTING, sites=list(SITES))
+                                      max_plate_nesting=MAX_PLATE_NESTING, sites=sites)
         # (N, 1, S[, p]) -> (chain=1, draw=N, S[, p])
         draws = {"mu": raw["mu"].reshape(1, N, S), "phi": raw["phi"].reshape(1, N, S, p),
                  "sigma": raw["sigma"].reshape(1, N, S)}
+        extras = {}
+        if d.missing is not None:
+            draws["y_missing"] = raw["y_missing"].reshape(1, N, -1)
+            extras["missing_index"] = _missing_index(d)
         diagnostics = {"guide": guide_kind, "khat": psis_khat(log_w), "converged": svi.converged,
                        "num_steps": svi.num_steps, "svi_seconds": svi.seconds,
                        "final_loss": float(np.mean(svi.losses[-50:]))}
-        return Outcome(draws=draws, losses=svi.losses, diagnostics=diagnostics)
+        return Outcome(draws=draws, losses=svi.losses, diagnostics=diagnostics, extras=extras)
 
     def _nuts_target(self, problem: _Problem, config: NUTSConfig, run: Run) -> ModelTarget:
+        init = None
+        if problem.design.missing is not None:
+            # the flat prior of the missing values gives NUTS no sensible start: the
+            # interpolated placeholders are one
+            init = {"y_missing": problem.design.y.reshape(-1)[problem.design.missing]}
         return ModelTarget(partial(ar_model, problem.design, problem.priors, self.order),
-                           max_plate_nesting=MAX_PLATE_NESTING)
+                           max_plate_nesting=MAX_PLATE_NESTING, init_values=init)
 
     def _from_nuts(self, problem: _Problem, samples) -> dict[str, np.ndarray]:
-        return {k: samples[k] for k in SITES}
+        return {k: samples[k] for k in (*SITES, "y_missing") if k in samples}
+
+    def _postprocess(self, problem: _Problem, outcome: Outcome) -> Outcome:
+        if problem.design.missing is not None and "missing_index" not in outcome.extras:
+            outcome.extras["missing_index"] = _missing_index(problem.design)
+        return outcome
 
     def _result(self, problem: _Problem, outcome: Outcome, *, method: str, seed: int, config):
-        from probmodels.models.ar.result import ARFit
+        return result_class("BayesianAR")(
+            draws=outcome.draws, method=method, seed=seed, losses=outcome.losses,
+            options=_options_dict(config), diagnostics=outcome.diagnostics,
+            sample_stats=outcome.sample_stats, ar=self, data=problem.data, priors_used=problem.priors,
+            missing_index=outcome.extras.get("missing_index"))
 
-        return ARFit(draws=outcome.draws, method=method, seed=seed, losses=outcome.losses,
-                     options=_options_dict(config), diagnostics=outcome.diagnostics,
-                     sample_stats=outcome.sample_stats, ar=self, data=problem.data,
-                     priors_used=problem.priors)
+
+def _missing_index(d: Design) -> np.ndarray:
+    """``(m, 2)`` (time, series) of the design's missing values, in their flat order."""
+    S = d.num_series
+    flat = d.missing.numpy()
+    return np.stack([flat // S, flat % S], 1)
 
 
 def _options_dict(config) -> dict[str, Any]:
@@ -467,14 +529,24 @@ def ar_model(d: Design, priors: Mapping[str, Any], order: int):
     """The model on prepared data (see the module docstring's site table)."""
     n, S = d.target.shape
     mu_d, phi_d, sigma_d = site_dists(priors, S, order)
+    X, target = d.X, d.target
+    if d.missing is not None:
+        # the missing values are latent, with a flat prior: their density is the AR's own
+        m = int(d.missing.numel())
+        y_missing = pyro.sample("y_missing", dist.ImproperUniform(constraints.real, (), (m,)))
+        batch = y_missing.shape[:-1]
+        # a vectorising plate (particles, draws) gives this unplated site the batch
+        # (N, 1, 1): keep N, which lines up with the plates' dims left of (time, series)
+        batch = batch[:-2] if len(batch) >= 2 else batch
+        _, X, target = completed(d, y_missing.reshape(batch + (m,)), order)
     with pyro.plate("series", S, dim=-1):
         mu = pyro.sample("mu", mu_d)            # (S,)
         phi = pyro.sample("phi", phi_d)         # (S, p)
         sigma = pyro.sample("sigma", sigma_d)   # (S,)
         with pyro.plate("time", n, dim=-2):
             # X (n, S, p) * phi (S, p) -> (n, S); broadcasts over vectorised draws
-            loc = mu + (d.X * phi).sum(-1)
-            return pyro.sample("y", dist.Normal(loc, sigma), obs=d.target)
+            loc = mu + (X * phi).sum(-1)
+            return pyro.sample("y", dist.Normal(loc, sigma), obs=target)
 
 
 def _conjugate_applicable(priors, d: Design, order: int) -> bool:
@@ -539,74 +611,3 @@ def conjugate_guide(d: Design, priors: Mapping[str, Any], order: int):
         # m | phi ~ N(m_mean - Lambda_mp (phi - phi_mean) / Lambda_mm, 1 / Lambda_mm); mu = m + c (1 - sum phi)
         m_loc = mean[..., 0] - (l_pm * (phi - mean[..., 1:])).sum(-1) / l_mm
         pyro.sample("mu", dist.Normal(m_loc + c * (1.0 - phi.sum(-1)), l_mm.rsqrt()))
-
-
-# ------------------------------------------------------------------ the exact method
-
-
-def _surrogate(prior, shape: tuple[int, ...], seed: int) -> dist.Normal:
-    """A Normal with the prior's median and a wider spread (1.5 robust sds: the interquartile
-    range / 1.349, so heavy tails do not make it infinite), batch ``shape``."""
-    gen_state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
-        x = prior.expand(shape).sample((20_000,)) if prior.event_shape == () else prior.sample((20_000,))
-    finally:
-        torch.random.set_rng_state(gen_state)
-    x = x.reshape((20_000,) + shape)
-    q = torch.quantile(x, torch.tensor([0.25, 0.5, 0.75], dtype=DTYPE), dim=0)
-    scale = ((q[2] - q[0]) / 1.349).clamp_min(1e-12) * _SURROGATE_WIDTH
-    return dist.Normal(q[1], scale)
-
-
-def exact_draws(d: Design, priors: Mapping[str, Any], order: int, num: int,
-                rng: np.random.Generator, *, correct: bool = True):
-    """``num`` posterior draws ``{"mu": (1, num, S), "phi": (1, num, S, p), "sigma": (1, num, S)}``
-    and diagnostics (see the module docstring); ``correct=False`` returns the draws under
-    the Gaussian surrogate priors without the importance correction."""
-    S, p = d.num_series, order
-    gauss = gaussian_prior(priors, S, p)
-    surrogates = None
-    if gauss is None:
-        surrogates = {name: _surrogate(priors[name], shape, 17 + i) for i, (name, shape) in
-                      enumerate((("mu", (S,)), ("phi", (S, p))))}
-        mean = np.concatenate([surrogates["mu"].loc.numpy()[:, None], surrogates["phi"].loc.numpy()], 1)
-        sd = np.concatenate([surrogates["mu"].scale.numpy()[:, None], surrogates["phi"].scale.numpy()], 1)
-        gauss = (mean, np.einsum("si,ij->sij", sd ** -2.0, np.eye(p + 1)))
-    conj = exact.conjugate(d.ZtZ.numpy(), d.Zty.numpy(), d.yy.numpy(), np.full(S, d.num_rows),
-                           d.center.numpy(), *gauss)
-    with pyro.validation_enabled(False):
-        # rebuilt without argument validation: grid points outside a bounded support
-        # (Uniform(0, b)) get -inf instead of an error
-        sigma_prior = _priors.to_dtype(priors["sigma"], DTYPE).expand((S,))
-
-    def log_post(sigma: np.ndarray) -> np.ndarray:
-        s = torch.as_tensor(sigma.T)                                          # (G, S)
-        with pyro.validation_enabled(False):
-            lp = sigma_prior.log_prob(s)
-        lp = torch.where(sigma_prior.support.check(s), lp, torch.full_like(lp, -np.inf))
-        return lp.numpy().T + exact.log_marginal(conj, sigma)
-
-    _, rss = _least_squares(d)
-    sigma_hat = np.sqrt(rss / max(d.num_rows - p - 1, 1))
-    proposals = num if surrogates is None or not correct else 2 * num
-    sigma = exact.sample_sigma(log_post, sigma_hat, rng, proposals)          # (S, M)
-    beta = exact.draw_beta(conj, sigma, rng.standard_normal((S, proposals, p + 1)))
-    diagnostics: dict[str, Any] = {"method": "exact", "importance": surrogates is not None and correct}
-    if diagnostics["importance"]:
-        mu_d, phi_d, _ = site_dists(priors, S, p)
-        mu_v, phi_v = torch.as_tensor(beta[..., 0].T), torch.as_tensor(np.swapaxes(beta[..., 1:], 0, 1))
-        with pyro.validation_enabled(False):
-            log_w = (mu_d.log_prob(mu_v) + phi_d.log_prob(phi_v)
-                     - surrogates["mu"].log_prob(mu_v) - surrogates["phi"].log_prob(phi_v).sum(-1))
-        log_w = log_w.numpy().T                                               # (S, M)
-        khats = np.array([psis_khat(w) for w in log_w])
-        picks = np.stack([psis_resample(w, rng, num) for w in log_w])         # (S, num)
-        sigma = np.take_along_axis(sigma, picks, 1)
-        beta = np.take_along_axis(beta, picks[..., None], 1)
-        diagnostics["khat"] = float(khats.max())
-        if S > 1:
-            diagnostics["khat_per_series"] = khats.tolist()
-    draws = {"mu": beta[..., 0].T[None], "phi": np.swapaxes(beta[..., 1:], 0, 1)[None],
-             "sigma": sigma.T[None]}
-    return draws, diagnostics

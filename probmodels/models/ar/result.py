@@ -18,7 +18,7 @@ import torch
 from probmodels import _priors
 from probmodels._validation import check_int
 from probmodels.data import TimeSeriesData, extend_index
-from probmodels.models.ar.design import DTYPE, lag_matrix, recurse
+from probmodels.models.ar.design import DTYPE, recurse
 from probmodels.models.ar.model import BayesianAR
 from probmodels.results import FitResult, index_from_json, index_to_json
 
@@ -34,12 +34,16 @@ class ARFit(FitResult):
 
     Draws: ``mu`` ``(chain, draw, series)``, ``phi`` ``(chain, draw, series, lag)``,
     ``sigma`` ``(chain, draw, series)`` (``series`` has length 1 for one series;
-    :meth:`to_arviz` and :meth:`summary` drop it then).
+    :meth:`to_arviz` and :meth:`summary` drop it then), and with missing values
+    ``y_missing`` ``(chain, draw, missing)`` at :attr:`missing_index`.
     """
 
     ar: BayesianAR | None = None
     data: TimeSeriesData | None = None
     priors_used: dict[str, Any] = field(default_factory=dict)
+    #: ``(m, 2)`` (time position, series position) of the modelled missing values, whose
+    #: draws are ``draws["y_missing"]`` ``(chain, draw, m)``; None for complete data
+    missing_index: np.ndarray | None = None
 
     model_name = "BayesianAR"
 
@@ -59,49 +63,94 @@ class ARFit(FitResult):
         v = np.asarray(self.draws[name], dtype=np.float64)
         return v.reshape((-1,) + v.shape[2:])
 
-    def _rows(self, hold_back: int | None) -> tuple[np.ndarray, np.ndarray]:
-        """Lag matrix ``(n, S, p)`` and targets ``(n, S)`` of the steps ``t >= hold_back``."""
+    def _hold_back(self, hold_back: int | None) -> int:
         h = self.hold_back if hold_back is None else check_int(hold_back, "hold_back",
                                                                minimum=self.hold_back)
         if h >= self.data.num_steps:
             raise ValueError(f"hold_back must be below the series length {self.data.num_steps}, got {h}.")
-        y = torch.as_tensor(self.data.values, dtype=DTYPE)
-        return lag_matrix(y, self.order, h).numpy(), self.data.values[h:]
+        return h
+
+    def _series(self, sl: slice) -> np.ndarray:
+        """The series of the draws ``sl``, ``(draws, T, S)``: the data with each draw's
+        imputed missing values (the same data for every draw without missing values)."""
+        values = self.data.values
+        n = sl.stop - sl.start
+        if self.missing_index is None:
+            return np.broadcast_to(values, (n,) + values.shape)
+        out = np.repeat(values[None], n, axis=0)
+        t, s = self.missing_index[:, 0], self.missing_index[:, 1]
+        out[:, t, s] = self._flat("y_missing")[sl]
+        return out
+
+    def _rows(self, sl: slice, h: int) -> tuple[np.ndarray, np.ndarray]:
+        """Lag matrices and targets of the modelled steps from ``h`` for the draws ``sl``:
+        ``(n, S, p)`` and ``(n, S)`` for complete data (the same for every draw), else
+        ``(draws, n, S, p)`` and ``(draws, n, S)`` with each draw's imputed values."""
+        Y = self.data.values if self.missing_index is None else self._series(sl)
+        T = Y.shape[-2]
+        X = np.stack([Y[..., h - 1 - i: T - 1 - i, :] for i in range(self.order)], axis=-1)
+        return X, Y[..., h:, :]
 
     def _chunks(self, rows: int):
         N = self.num_chains * self.num_draws
-        size = max(1, _CHUNK // max(1, rows * self.data.num_series))
+        size = max(1, _CHUNK // max(1, rows * self.data.num_series * (self.order + 1)))
         return [slice(i, min(i + size, N)) for i in range(0, N, size)]
 
     def _loc(self, X: np.ndarray, sl: slice) -> np.ndarray:
         """``mu + X phi`` of the draws ``sl``: ``(draws, n, S)``."""
         mu, phi = self._flat("mu")[sl], self._flat("phi")[sl]
-        return mu[:, None, :] + np.einsum("nsp,dsp->dns", X, phi)
+        lags = np.einsum("nsp,dsp->dns" if X.ndim == 3 else "dnsp,dsp->dns", X, phi)
+        return mu[:, None, :] + lags
+
+    def _missing_targets(self, h: int) -> np.ndarray:
+        """``(n, S)``: True where the target of a modelled step (from ``h``) is missing."""
+        return np.isnan(self.data.values[h:])
 
     # ---------------------------------------------------------- public
     def log_likelihood(self, *, hold_back: int | None = None) -> np.ndarray:
         """Pointwise log-likelihood ``(chain, draw, time, series)`` of the modelled steps
-        (those from ``hold_back``, by default the fit's, on)."""
-        X, target = self._rows(hold_back)
+        (those from ``hold_back``, by default the fit's, on); NaN where the step's value is
+        missing (with missing lags, each draw's imputed values are used)."""
+        h = self._hold_back(hold_back)
         sigma = self._flat("sigma")
-        out = np.empty((sigma.shape[0],) + target.shape)
-        for sl in self._chunks(target.shape[0]):
+        out = np.empty((sigma.shape[0], self.data.num_steps - h, self.data.num_series))
+        for sl in self._chunks(out.shape[1]):
+            X, target = self._rows(sl, h)
             s = sigma[sl][:, None, :]
-            z = (target[None] - self._loc(X, sl)) / s
+            z = (target - self._loc(X, sl)) / s
             out[sl] = -0.5 * math.log(2 * math.pi) - np.log(s) - 0.5 * z * z
+        out[:, self._missing_targets(h)] = np.nan
         return self._shape_out(out)
 
     def posterior_predictive(self, *, seed: int | None = None,
                              hold_back: int | None = None) -> np.ndarray:
-        """One-step-ahead replicated data ``(chain, draw, time, series)`` given the observed lags."""
-        X, target = self._rows(hold_back)
+        """One-step-ahead replicated data ``(chain, draw, time, series)`` given the lags."""
+        h = self._hold_back(hold_back)
         sigma = self._flat("sigma")
         rng = np.random.default_rng(self.seed if seed is None else seed)
-        out = np.empty((sigma.shape[0],) + target.shape)
-        for sl in self._chunks(target.shape[0]):
-            eps = rng.standard_normal((sl.stop - sl.start,) + target.shape)
+        out = np.empty((sigma.shape[0], self.data.num_steps - h, self.data.num_series))
+        for sl in self._chunks(out.shape[1]):
+            X, _ = self._rows(sl, h)
+            eps = rng.standard_normal((sl.stop - sl.start,) + out.shape[1:])
             out[sl] = self._loc(X, sl) + sigma[sl][:, None, :] * eps
         return self._shape_out(out)
+
+    def imputed(self, *, quantiles: Sequence[float] = (0.05, 0.5, 0.95)) -> pd.DataFrame:
+        """The posterior of the missing values: one row per missing value, indexed by its
+        time label (and series for several), columns ``mean``, ``sd`` and ``q<quantile>``."""
+        if self.missing_index is None:
+            return pd.DataFrame(columns=["mean", "sd"] + [f"q{q:g}" for q in quantiles])
+        draws = self._flat("y_missing")
+        t, s = self.missing_index[:, 0], self.missing_index[:, 1]
+        table = {"mean": draws.mean(0), "sd": draws.std(0, ddof=1)}
+        for q, values in zip(quantiles, np.quantile(draws, list(quantiles), axis=0)):
+            table[f"q{q:g}"] = values
+        if self.data.univariate:
+            index = self.data.index[t]
+        else:
+            index = pd.MultiIndex.from_arrays([self.data.index[t], [self.data.columns[i] for i in s]],
+                                              names=[self.data.index.name or "time", "series"])
+        return pd.DataFrame(table, index=index)
 
     def forecast_paths(self, steps: int, *, seed: int | None = None) -> np.ndarray:
         """Simulated future paths, shape ``(chain * draw, steps, series)``.
@@ -112,10 +161,11 @@ class ARFit(FitResult):
         """
         steps = check_int(steps, "steps", minimum=1)
         mu, phi, sigma = (torch.as_tensor(self._flat(k)) for k in ("mu", "phi", "sigma"))
-        y = torch.as_tensor(self.data.values, dtype=DTYPE)
-        init = y[-self.order:].expand(mu.shape[:1] + (self.order, y.shape[1]))  # (N, p, S)
-        eps = torch.randn((mu.shape[0], steps, y.shape[1]), generator=self._rng(seed), dtype=DTYPE)
-        return recurse(mu, phi, sigma.unsqueeze(-2) * eps, init).numpy()
+        N, p, S = mu.shape[0], self.order, self.data.num_series
+        # the last p values of each draw's series (imputed where they are missing)
+        init = torch.as_tensor(np.ascontiguousarray(self._series(slice(0, N))[:, -p:]), dtype=DTYPE)
+        eps = torch.randn((N, steps, S), generator=self._rng(seed), dtype=DTYPE)
+        return recurse(mu, phi, sigma.unsqueeze(-2) * eps, init.expand(N, p, S)).numpy()
 
     def forecast(self, steps: int, *, quantiles: Sequence[float] = (0.05, 0.5, 0.95),
                  seed: int | None = None) -> pd.DataFrame:
@@ -164,11 +214,18 @@ class ARFit(FitResult):
         """Posterior variables, their dims and coords as exported (series dropped for one)."""
         post = {k: np.asarray(self.draws[k]) for k in ("mu", "phi", "sigma")}
         lags = np.arange(1, self.order + 1)
+        extra_dims, extra_coords = {}, {}
+        if self.missing_index is not None:
+            post["y_missing"] = np.asarray(self.draws["y_missing"])
+            t, s = self.missing_index[:, 0], self.missing_index[:, 1]
+            labels = ([str(self.data.index[i]) for i in t] if self.data.univariate else
+                      [f"{self.data.index[i]}, {self.data.columns[j]}" for i, j in zip(t, s)])
+            extra_dims, extra_coords = {"y_missing": ["missing"]}, {"missing": labels}
         if self.data.univariate:
-            post = {"mu": post["mu"][..., 0], "phi": post["phi"][..., 0, :], "sigma": post["sigma"][..., 0]}
-            return post, {"mu": [], "phi": ["lag"], "sigma": []}, {"lag": lags}
-        dims = {"mu": ["series"], "phi": ["series", "lag"], "sigma": ["series"]}
-        return post, dims, {"lag": lags, "series": list(self.data.columns)}
+            post.update(mu=post["mu"][..., 0], phi=post["phi"][..., 0, :], sigma=post["sigma"][..., 0])
+            return post, {"mu": [], "phi": ["lag"], "sigma": [], **extra_dims}, {"lag": lags, **extra_coords}
+        dims = {"mu": ["series"], "phi": ["series", "lag"], "sigma": ["series"], **extra_dims}
+        return post, dims, {"lag": lags, "series": list(self.data.columns), **extra_coords}
 
     def _summary_variables(self):
         post, dims, coords = self._posterior()
@@ -187,12 +244,14 @@ class ARFit(FitResult):
 
         from probmodels.export import to_arviz
 
-        h = self.hold_back if hold_back is None else hold_back
+        h = self._hold_back(hold_back)
         post, dims, coords = self._posterior()
-        ll = self.log_likelihood(hold_back=h)
-        pp = self.posterior_predictive(seed=seed, hold_back=h)
-        obs = self.data.values[h:]
-        coords["time"] = self.data.index[h:]
+        # the steps whose values are observed in every series (LOO scores observations)
+        keep = ~self._missing_targets(h).any(1)
+        ll = self.log_likelihood(hold_back=h)[:, :, keep]
+        pp = self.posterior_predictive(seed=seed, hold_back=h)[:, :, keep]
+        obs = self.data.values[h:][keep]
+        coords["time"] = self.data.index[h:][keep]
         if self.data.univariate:
             ll, pp, obs = ll[..., 0], pp[..., 0], obs[..., 0]
             dims["y"] = ["time"]
@@ -237,7 +296,10 @@ class ARFit(FitResult):
             "columns": list(self.data.columns),
             "univariate": self.data.univariate,
         }
-        return meta, {"data": self.data.values}
+        arrays = {"data": self.data.values}
+        if self.missing_index is not None:
+            arrays["missing_index"] = self.missing_index
+        return meta, arrays
 
     @classmethod
     def _from_state(cls, common, meta, arrays):
@@ -247,4 +309,6 @@ class ARFit(FitResult):
                               index=index_from_json(meta["index"]),
                               columns=tuple(meta["columns"]), univariate=meta["univariate"])
         priors_used = {k: _priors.from_json(v) for k, v in meta["priors_used"].items()}
-        return cls(**common, ar=ar, data=data, priors_used=priors_used)
+        missing = arrays.get("missing_index")
+        return cls(**common, ar=ar, data=data, priors_used=priors_used,
+                   missing_index=None if missing is None else np.asarray(missing, dtype=np.int64))

@@ -43,9 +43,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from probmodels.datasets import make_moons  # noqa: E402
-from probmodels.models.ddpm import DDPM, mmd2  # noqa: E402
-from probmodels.models.vae import VAE, _binarized_digits  # noqa: E402
-from probmodels.train import TrainConfig, train  # noqa: E402
+from probmodels.infer.config import TrainConfig  # noqa: E402
+from probmodels.infer.train import train  # noqa: E402
+from probmodels.metrics import mmd2  # noqa: E402
+from probmodels.models.ddpm import DDPM  # noqa: E402
+from probmodels.models.vae import VAE  # noqa: E402
+from probmodels.report.vae import binarized_digits  # noqa: E402
 
 RESULTS: list[tuple[str, bool, str]] = []
 DEVICE = "cuda"  # --dry-run-on-cpu: "cpu" and gloo, to check this script itself without a GPU
@@ -73,7 +76,8 @@ def mse(net):
     return lambda batch: ((net(batch[:, :3]).squeeze(-1) - batch[:, 3]) ** 2).mean()
 
 
-CONFIG = dict(epochs=4, batch_size=8, lr=0.05, schedule="cosine", grad_clip=5.0, progress=False,
+# 29 examples, 6 held out, 23 in batches of 8: 3 steps an epoch, 4 epochs
+CONFIG = dict(steps=12, batch_size=8, lr=0.05, schedule="cosine", grad_clip=5.0, progress=False,
               validation=0.2)
 
 WORKER = """
@@ -82,7 +86,8 @@ import torch
 import torch.distributed as dist
 sys.path.insert(0, {bench!r})
 from gpu_check import CONFIG, make_net, mse, regression_problem
-from probmodels.train import TrainConfig, train
+from probmodels.infer.config import TrainConfig
+from probmodels.infer.train import train
 
 backend = sys.argv[2]
 dist.init_process_group(backend)
@@ -101,7 +106,7 @@ dist.destroy_process_group()
 
 
 def check_vae(out: Path) -> None:
-    x, _ = _binarized_digits()
+    x, _ = binarized_digits()
     x_train, x_test = x[:1500], x[1500:]
     vae = VAE(input_shape=(1, 8, 8), latent_dim=8, likelihood="bernoulli")
     t0 = time.perf_counter()
@@ -143,7 +148,7 @@ def check_resume(out: Path) -> None:
     """A VAE's Pyro ELBO (noise from the CUDA generator) interrupted at epoch 3 and resumed."""
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(30, 1, 2, 2, generator=g) > 0.5).float()
-    cfg = dict(epochs=4, batch_size=10, progress=False, device=DEVICE)
+    cfg = dict(steps=12, batch_size=10, progress=False, device=DEVICE)  # 4 epochs of 3 batches
 
     def fresh(seed):
         torch.manual_seed(seed)

@@ -17,7 +17,7 @@ _LAZY = {
     "compare_components": "probmodels.models.gmm",
     "VAE": "probmodels.models.vae",
     "DDPM": "probmodels.models.ddpm",
-    "mmd2": "probmodels.models.ddpm",
+    "mmd2": "probmodels.metrics",
     # results and inference
     "FitResult": "probmodels.results",
     "load": "probmodels.models",

@@ -14,6 +14,8 @@ MultivariateNormal, ...), and those wrapped by ``.expand(...)`` or
 
 from __future__ import annotations
 
+import warnings
+
 from typing import Any
 
 import pyro.distributions as dist
@@ -126,12 +128,29 @@ def from_json(obj: dict[str, Any], dtype: torch.dtype = torch.float64):
         return from_json(obj["base"], dtype).to_event(obj["reinterpreted_batch_ndims"])
     if kind == "Expanded":
         return from_json(obj["base"], dtype).expand(torch.Size(obj["batch_shape"]))
-    cls = getattr(dist, kind)
+    cls = getattr(dist, kind, None) if isinstance(kind, str) else None
+    # loading never runs code: only distribution classes are reachable from a file (not
+    # functions of pyro.distributions such as enable_validation)
+    if not (isinstance(cls, type) and issubclass(cls, torch.distributions.Distribution)):
+        raise ValueError(
+            f"the file names a prior of type {kind!r}, which is not a distribution class of "
+            f"pyro.distributions; the file is damaged or was not written by fit.save()."
+        )
+    if not isinstance(obj.get("params"), dict):
+        raise ValueError(f"the prior {kind!r} in the file has no parameter table; the file is damaged.")
     params = {
         k: torch.tensor(v["tensor"], dtype=dtype) if isinstance(v, dict) else v
         for k, v in obj["params"].items()
     }
-    return cls(**params)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return cls(**params)
+    except (TypeError, ValueError, NotImplementedError, RuntimeError) as exc:
+        raise ValueError(
+            f"the prior {kind!r} in the file cannot be rebuilt from its parameters "
+            f"{sorted(params)} ({type(exc).__name__}: {exc}); the file is damaged."
+        ) from None
 
 
 def intake(priors, sites, dtype: torch.dtype = torch.float64) -> dict[str, Any]:

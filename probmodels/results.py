@@ -28,7 +28,7 @@ import pandas as pd
 from probmodels._files import write_atomic
 from probmodels._validation import check_seed
 
-__all__ = ["FitResult", "index_from_json", "index_to_json", "load"]
+__all__ = ["FitResult", "index_from_json", "index_to_json", "load", "result_class"]
 
 FORMAT_VERSION = 1
 
@@ -380,6 +380,19 @@ _HEADER_TYPES: dict[str, type] = {
     "model": str, "method": str, "seed": int, "options": dict, "diagnostics": dict,
     "draw_names": list, "sample_stat_names": list, "model_state": dict,
 }
+
+
+def result_class(model_name: str) -> type["FitResult"]:
+    """The result class registered for ``model_name`` (each result class registers itself
+    when its module is imported), so that a model builds its result without importing
+    the module that defines it (which imports the model)."""
+    try:
+        return _REGISTRY[model_name]
+    except KeyError:
+        raise LookupError(
+            f"no result class registered for {model_name!r}; import its package first "
+            f"(e.g. import probmodels.models). Registered: {sorted(_REGISTRY)}."
+        ) from None
 
 
 def load(path: str | os.PathLike) -> FitResult:

@@ -37,3 +37,21 @@ def test_rejects_distributions_outside_pyro():
 
     with pytest.raises(TypeError, match="not a pyro.distributions class"):
         _priors.to_json(Custom(0.0, 1.0))
+
+
+@pytest.mark.parametrize("kind", ["enable_validation", "constraints", "__class__", 3, "Normal"])
+def test_from_json_reaches_only_distribution_classes(kind):
+    import pyro
+
+    from probmodels import _priors
+
+    before = pyro.distributions.is_validation_enabled()
+    params = {"is_validate": False} if kind == "enable_validation" else {}
+    if kind == "Normal":
+        # a distribution class without its parameters: a clear error, not a TypeError
+        with pytest.raises(ValueError, match="cannot be rebuilt"):
+            _priors.from_json({"type": kind, "params": params})
+    else:
+        with pytest.raises(ValueError, match="not a distribution class"):
+            _priors.from_json({"type": kind, "params": params})
+    assert pyro.distributions.is_validation_enabled() == before

@@ -55,6 +55,11 @@ _MAX_DRAWS = 100_000_000
 C = TypeVar("C")
 
 
+#: fields of a training configuration that the fit's own arguments set (progress,
+#: device, num_threads), not options
+RUN_FIELDS = ("cpu_threads", "device", "progress")
+
+
 def configure(defaults: C, options: Mapping[str, Any], method: str) -> C:
     """``defaults`` with the user's ``options`` laid over them (checked).
 
@@ -67,7 +72,15 @@ def configure(defaults: C, options: Mapping[str, Any], method: str) -> C:
     ValueError
         For a value outside its range.
     """
-    names = [f.name for f in dataclasses.fields(defaults)]
+    names = [f.name for f in dataclasses.fields(defaults) if f.name not in RUN_FIELDS]
+    runtime = {"cpu_threads": "num_threads", "progress": "progress", "device": "device"}
+    given = sorted(set(options) & set(RUN_FIELDS))
+    if given:
+        raise TypeError(
+            f"{given[0]!r} is not a training option here: every fit takes "
+            f"{runtime[given[0]]}= as its own argument (fit(x, seed=..., progress=..., "
+            f"num_threads=..., device=...))."
+        )
     unknown = sorted(set(options) - set(names))
     if unknown:
         raise TypeError(

@@ -23,6 +23,7 @@ standard warnings -> the result.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from probmodels.infer.nuts import NUTSTarget, run_nuts
 from probmodels.infer.runtime import (pyro_section, resolve_device, resolve_progress,
                                       resolve_seed)
 
-__all__ = ["Model", "Outcome", "Run", "check_nuts", "fit", "warn_diagnostics"]
+__all__ = ["Model", "Outcome", "Run", "check_nuts", "fit", "neural_config", "warn_diagnostics"]
 
 #: an E-BFMI below this means the momentum resampling barely moves the energy (Betancourt 2016)
 _BFMI_THRESHOLD = 0.3
@@ -58,12 +59,14 @@ class Run:
 @dataclass
 class Outcome:
     """What a method produced: draws ``(chain, draw, ...)``, the loss history, diagnostics
-    (scalars) and per-draw statistics ``(chain, draw)``."""
+    (scalars), per-draw statistics ``(chain, draw)`` and model-specific extras."""
 
     draws: dict[str, np.ndarray]
     losses: np.ndarray = field(default_factory=lambda: np.empty(0))
     diagnostics: dict[str, Any] = field(default_factory=dict)
     sample_stats: dict[str, np.ndarray] = field(default_factory=dict)
+    #: arrays the model's result keeps besides the draws (e.g. where the missing values are)
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class Model:
@@ -130,6 +133,23 @@ def fit(model: Model, data, *, method: str | None, seed: int | None, progress: b
     outcome.diagnostics["seconds"] = time.perf_counter() - start
     warn_diagnostics(outcome.diagnostics, stacklevel=stacklevel + 1)
     return model._result(problem, outcome, method=method, seed=run.seed, config=config)
+
+
+def neural_config(defaults, options: Mapping[str, Any], *, seed: int | None,
+                  progress: bool | None, num_threads: int | None, device):
+    """The training configuration and seed of a neural model's fit (VAE, DDPM).
+
+    ``options`` are laid over the model's ``defaults`` (a
+    :class:`~probmodels.infer.config.TrainConfig` or subclass) as for every other
+    fit; ``progress``, ``num_threads`` and ``device`` mean what they mean for every
+    model (``num_threads``: torch threads while training on the CPU).
+    """
+    if num_threads is not None:
+        num_threads = check_int(num_threads, "num_threads", minimum=1)
+    config = configure(defaults, options, "svi")
+    config = dataclasses.replace(config, progress=resolve_progress(progress),
+                                 device=resolve_device(device), cpu_threads=num_threads)
+    return config, resolve_seed(seed)
 
 
 def check_nuts(draws: Mapping[str, np.ndarray], stats: Mapping[str, np.ndarray],

@@ -1,9 +1,9 @@
 r"""The training loop of the neural models (VAE, DDPM): minibatches, schedules, EMA,
-early stopping, checkpoints, data parallelism.
+early stopping, checkpoints, data parallelism, and the checks that a run went well.
 
 The interface every neural model codes against::
 
-    config = TrainConfig(epochs=200, batch_size=64, lr=1e-3, schedule="cosine",
+    config = TrainConfig(steps=4000, batch_size=64, lr=1e-3, schedule="cosine",
                          validation=0.1, patience=30)
     run = train(loss_fn, module, data, config, seed=0)        # -> TrainRun
 
@@ -14,11 +14,9 @@ The interface every neural model codes against::
   batch, num_data=N) / N`` with the model's data plate of size ``N`` subsampled
   to the batch, so that ``N`` times the loss is an unbiased estimate of the
   full-data negative ELBO.
-- ``module``: the ``torch.nn.Module`` holding every trained parameter and
-  buffer (batch-norm running statistics included). The optimiser is AdamW over
-  ``module.parameters()``; Pyro's parameter store is not used for training.
-- ``data``: a tensor whose first axis indexes examples (moved to the device
-  once; the data sets here are small).
+- ``module``: the ``torch.nn.Module`` holding every trained parameter and buffer
+  (batch-norm statistics included); AdamW over ``module.parameters()``, not Pyro's store.
+- ``data``: a tensor whose first axis indexes examples (moved to the device once).
 - ``val_loss_fn``: the validation loss (default ``loss_fn``), evaluated in
   ``eval()`` mode without gradients, with the same fixed random numbers at every
   epoch (common random numbers make epochs comparable despite a stochastic loss).
@@ -35,26 +33,31 @@ What one call does, in order:
 3. Each epoch visits the training set in a fresh random order, in batches of
    ``batch_size`` (the last one may be smaller; with batch norm in ``module``
    a last batch of one example joins the batch before it, as batch norm cannot
-   normalise one example). One optimiser step per batch,
-   the learning rate following ``schedule`` per step (``"cosine"`` anneals to 0
-   over ``epochs * batches_per_epoch`` steps, ``"onecycle"`` is torch's
+   normalise one example). ``steps`` is rounded up to whole epochs:
+   ``ceil(steps / batches_per_epoch)`` of them. One optimiser step per batch,
+   the learning rate following ``schedule`` per step over all
+   ``epochs * batches_per_epoch`` steps (``"cosine"`` and ``"exponential"``
+   reach ``lr * lr_decay`` after the last step, ``"onecycle"`` is torch's
    ``OneCycleLR`` with maximum ``lr``), gradients clipped to norm
    ``grad_clip``, and an exponential moving average (EMA) of the parameters
    with ``ema_decay``: :math:`\bar\theta \leftarrow d \bar\theta + (1 - d)\theta`
    (the floating-point buffers too, e.g. batch norm's running statistics, so
    the averaged weights come with statistics gathered near them).
-4. A loss that is NaN or infinite stops the run with
+4. A training loss that is NaN or infinite stops the run with
    :class:`~probmodels.infer.NonFiniteLossError` naming the epoch and step (and,
-   for an :class:`ELBOLoss`, the first Pyro site that is not finite).
+   for an :class:`ELBOLoss`, the first Pyro site that is not finite); so does a
+   validation loss, naming the epoch and the rows of ``data`` it came from.
 5. After each epoch: the validation loss (with the EMA weights when EMA is on);
    the best weights so far are kept, and the run stops early after ``patience``
    epochs without improvement. A checkpoint is written every
    ``checkpoint_every`` epochs.
-6. Training on the CPU uses ``cpu_threads`` torch threads (default 1; see
-   :class:`TrainConfig`), restored afterwards.
+6. On the CPU, ``cpu_threads`` torch threads (default 1), restored afterwards.
 7. At the end the module holds the best-validation weights (with validation),
    else the EMA weights (with EMA), else the last iterate; it is left in
-   ``eval()`` mode.
+   ``eval()`` mode. A run whose training loss ends far above where it started,
+   or whose validation loss diverges, warns (``UserWarning``, see
+   :func:`_divergence_warnings` for the rules): the NaN guard alone lets a too
+   large learning rate pass whenever the loss stays finite.
 
 **Checkpoints** (``torch.save``, read back with ``weights_only=True``: tensors,
 numbers and strings only, no pickled objects) hold the module state (buffers
@@ -80,146 +83,47 @@ mean loss over the global batch, as ``DistributedDataParallel`` computes
 (done by hand so that ``loss_fn`` may reach the module in any way, as Pyro's
 ELBO does). Parameters and buffers are broadcast from rank 0 at the start and
 buffers again after each epoch (``DistributedDataParallel``'s rule). Only rank
-0 shows progress and writes checkpoints. With a deterministic loss the result
-equals one process trained on the same global batches.
+0 shows progress, writes checkpoints and warns. With a deterministic loss the
+result equals one process trained on the same global batches. The loop is the
+same in both cases; what differs lives in
+:mod:`probmodels.infer._process_group`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
-import random
 import time
-from dataclasses import asdict, dataclass
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, get_args
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pyro
 import torch
-import torch.distributed as dist
 from pyro.infer import Trace_ELBO
 
 from probmodels._files import write_atomic
-from probmodels._validation import check_choice, check_float, check_int, check_seed
-from probmodels.infer.runtime import chain_seeds, progress_bar as _progress_bar
-from probmodels.infer.svi import NonFiniteLossError, first_nonfinite_site as _first_nonfinite_site
+from probmodels._validation import check_int, check_seed
+from probmodels.infer._checkpoint import (CHECKPOINT_FORMAT, check_belongs, check_checkpoint_path,
+                                          data_fingerprint, load_checkpoint, on_cpu, rng_state,
+                                          set_rng_state)
+from probmodels.infer._process_group import process_group
+from probmodels.infer.config import TrainConfig
+from probmodels.infer.runtime import chain_seeds, progress_bar, resolve_device
+from probmodels.infer.svi import NonFiniteLossError, first_nonfinite_site
 
-__all__ = [
-    "ELBOLoss",
-    "LR_SCHEDULES",
-    "LRSchedule",
-    "TrainConfig",
-    "TrainRun",
-    "resolve_device",
-    "train",
-]
+__all__ = ["ELBOLoss", "TrainRun", "train"]
 
-LRSchedule = Literal["constant", "cosine", "onecycle"]
-LR_SCHEDULES: tuple[str, ...] = get_args(LRSchedule)
-
-CHECKPOINT_FORMAT = 2  # 2: data and model fingerprints; EMA of float buffers
-
-#: options that may differ between a run and its resumption (they do not change the result)
-_RESUME_FREE = ("progress", "checkpoint", "checkpoint_every", "device", "cpu_threads")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Options of :func:`train` (validated on construction).
-
-    Attributes
-    ----------
-    epochs : int, default 100
-        Passes over the training set (upper bound with early stopping).
-    batch_size : int, default 64
-        Examples per optimiser step (the global batch in a distributed run).
-    lr : float, default 1e-3
-        AdamW learning rate (the maximum for ``"onecycle"``).
-    weight_decay : float, default 0.0
-        AdamW's decoupled weight decay.
-    schedule : {"constant", "cosine", "onecycle"}, default "cosine"
-        Learning rate per step (see the module docstring).
-    grad_clip : float or None, default None
-        Clip the gradient's global norm to this value.
-    validation : float or None, default None
-        Fraction in (0, 1) of the examples held out for validation and early stopping.
-    patience : int or None, default None
-        Stop after this many epochs without a better validation loss (needs
-        ``validation``); ``None`` runs every epoch and still restores the best weights.
-    ema_decay : float or None, default None
-        Decay ``d`` in [0, 1) of an exponential moving average of the parameters,
-        used for validation and as the final weights.
-    device : str, torch.device or None, default None
-        ``None``: ``"cuda:LOCAL_RANK"`` in an NCCL process group, else ``"cpu"``.
-    progress : bool, default True
-        Progress bar with the running loss (rank 0 only).
-    checkpoint : str, Path or None, default None
-        File to write checkpoints to.
-    checkpoint_every : int, default 1
-        Epochs between checkpoints (the last epoch is always written).
-    cpu_threads : int or None, default 1
-        torch intra-op threads while training on the CPU (restored afterwards);
-        ``None`` leaves torch's setting. One thread is the default because the
-        networks here are small: on the 2-core test machine the digits VAE ran
-        14 times slower with torch's default of 2 threads (thread hand-offs cost
-        more than the matrix products); raise it for wide networks.
-    """
-
-    epochs: int = 100
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    schedule: LRSchedule = "cosine"
-    grad_clip: float | None = None
-    validation: float | None = None
-    patience: int | None = None
-    ema_decay: float | None = None
-    device: Any = None
-    progress: bool = True
-    checkpoint: str | os.PathLike | None = None
-    checkpoint_every: int = 1
-    cpu_threads: int | None = 1
-
-    def __post_init__(self):
-        check_int(self.epochs, "epochs", minimum=1)
-        check_int(self.batch_size, "batch_size", minimum=1)
-        check_float(self.lr, "lr", positive=True)
-        check_float(self.weight_decay, "weight_decay", minimum=0.0)
-        check_choice(self.schedule, "schedule", LR_SCHEDULES)
-        if self.grad_clip is not None:
-            check_float(self.grad_clip, "grad_clip", positive=True)
-        if self.validation is not None:
-            v = check_float(self.validation, "validation", positive=True)
-            if v >= 1.0:
-                raise ValueError(
-                    f"validation must be None or a fraction in (0, 1) of the examples to hold "
-                    f"out, got {v}. Pass e.g. validation=0.1."
-                )
-        if self.patience is not None:
-            check_int(self.patience, "patience", minimum=1)
-            if self.validation is None:
-                raise ValueError(
-                    f"patience={self.patience} needs a validation set to watch, got "
-                    f"validation=None. Pass validation=0.1 as well, or patience=None."
-                )
-        if self.ema_decay is not None:
-            check_float(self.ema_decay, "ema_decay", minimum=0.0)
-            if self.ema_decay >= 1.0:
-                raise ValueError(
-                    f"ema_decay must be in [0, 1) or None, got {self.ema_decay}. "
-                    f"Pass e.g. ema_decay=0.999, or None to switch the average off."
-                )
-        if not isinstance(self.progress, bool):
-            raise TypeError(f"progress must be True or False, got {self.progress!r}.")
-        check_int(self.checkpoint_every, "checkpoint_every", minimum=1)
-        if self.cpu_threads is not None:
-            check_int(self.cpu_threads, "cpu_threads", minimum=1)
-
-    def _resume_key(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k not in _RESUME_FREE}
+# the thresholds of the divergence checks (_divergence_warnings), as multiples of a magnitude
+_EPOCH_RISE = 0.5    # last epochs above the first epoch's mean by half its magnitude
+_INITIAL_RISE = 2.0  # last epoch above the first batch's loss by twice its magnitude
+_INITIAL_MIN_BATCH = 8  # a smaller first batch is too noisy a measure of the initial loss
+_VAL_RISE = 2.0      # last validation loss above the best by twice its magnitude
+_VAL_STREAK = 5      # validation checks in a row that rose, at the end of the run
+_VAL_STREAK_RISE = 0.25
 
 
 @dataclass
@@ -238,7 +142,7 @@ class TrainRun:
     seconds : float
         Wall-clock time of the training loop (resumed runs: this call only).
     stopped_early : bool
-        Whether ``patience`` ended the run before ``epochs``.
+        Whether ``patience`` ended the run before the last epoch.
     steps : int
         Optimiser steps taken in all (before and after a resumption).
     num_train, num_val : int
@@ -304,133 +208,29 @@ class ELBOLoss:
     def diagnose(self, batch: torch.Tensor) -> str:
         """Name the first site (guide, then model) whose value or log-density is not finite."""
         with pyro.validation_enabled(False):
-            return _first_nonfinite_site(self.model, self.guide, (batch,), {"num_data": self.num_data})
+            return first_nonfinite_site(self.model, self.guide, (batch,), {"num_data": self.num_data})
 
 
 # ------------------------------------------------------------------ helpers
 
 
-def _dist_info() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def resolve_device(device: Any = None) -> torch.device:
-    """The torch device of ``TrainConfig.device`` (see there); checks CUDA is present."""
-    distributed = dist.is_available() and dist.is_initialized()
-    if device is None:
-        if distributed and dist.get_backend() == "nccl":
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"device must be None, 'cpu', 'cuda', 'cuda:K' or a torch.device, got {device!r} "
-            f"({exc}). Pass device='cpu'."
-        ) from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={device!r} asks for a GPU but torch.cuda.is_available() is False "
-                f"(torch {torch.__version__}). Pass device='cpu' or install a CUDA build of torch."
-            )
-        if dev.index is None and distributed:
-            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return dev
-
-
 def _make_scheduler(opt, config: TrainConfig, total_steps: int):
+    """torch's scheduler of ``config.schedule`` over ``total_steps`` (None: constant)."""
     if config.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps, eta_min=0.0)
+        decay = 0.0 if config.lr_decay is None else config.lr_decay
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps,
+                                                          eta_min=config.lr * decay)
+    if config.schedule == "exponential":
+        decay = 0.1 if config.lr_decay is None else config.lr_decay
+        # lr_t = lr * gamma**t, so that lr_total_steps = lr * lr_decay
+        return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=decay ** (1.0 / total_steps))
     if config.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total_steps)
     return None
 
 
-def _rng_state(device: torch.device) -> dict[str, Any]:
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy_keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
-        "numpy_pos": int(pos), "numpy_has_gauss": int(has_gauss), "numpy_cached": float(cached),
-        "python": random.getstate(),
-    }
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32),
-                         state["numpy_pos"], state["numpy_has_gauss"], state["numpy_cached"]))
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
-
-
 def _clone_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def _write_atomic(obj: Any, path: Path) -> None:
-    write_atomic(path, lambda tmp: torch.save(obj, tmp))
-
-
-def _load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"resume={str(path)!r} does not exist; pass the checkpoint= path of an earlier run."
-        )
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(
-            f"{path} is not a probmodels training checkpoint ({type(exc).__name__}: {exc}); "
-            f"expected a file written by train(..., config=TrainConfig(checkpoint=...))."
-        ) from exc
-    if isinstance(ckpt, dict) and isinstance(ckpt.get("format"), int) and ckpt["format"] != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"{path} is a probmodels training checkpoint of format {ckpt['format']}; this version "
-            f"reads format {CHECKPOINT_FORMAT} only. Start the run afresh (without resume=)."
-        )
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"{path} is not a probmodels training checkpoint of format {CHECKPOINT_FORMAT}; "
-            f"expected a file written by train(..., config=TrainConfig(checkpoint=...))."
-        )
-    return ckpt
-
-
-def _check_checkpoint_path(checkpoint: str | os.PathLike, resume: str | os.PathLike | None) -> None:
-    """Fail before the first epoch, not after the last, and never replace a file unasked."""
-    path = Path(checkpoint)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(
-            f"checkpoint={str(path)!r}: the folder {str(path.parent)!r} does not exist. Create it "
-            f"first (the checkpoint is written there at the end of epochs)."
-        )
-    if path.is_dir():
-        raise IsADirectoryError(f"checkpoint={str(path)!r} is a folder; pass a file path such as "
-                                f"{str(path / 'run.pt')!r}.")
-    if path.exists() and (resume is None or Path(resume).resolve() != path.resolve()):
-        raise FileExistsError(
-            f"checkpoint={str(path)!r} already exists and this run would replace it. To continue "
-            f"that run pass resume={str(path)!r} as well; otherwise choose another path or delete "
-            f"the file yourself."
-        )
-
-
-def _data_fingerprint(data: torch.Tensor) -> dict[str, Any]:
-    flat = data.detach().cpu().contiguous()
-    # the raw bytes, hashed in place (any dtype, bfloat16 included; no copy on the CPU)
-    raw = flat.reshape(-1).view(torch.uint8).numpy()
-    return {"shape": list(flat.shape), "dtype": str(flat.dtype).removeprefix("torch."),
-            "blake2b": hashlib.blake2b(raw, digest_size=16).hexdigest()}
 
 
 def _ema_tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -442,6 +242,76 @@ def _ema_tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def _has_batch_norm(module: torch.nn.Module) -> bool:
     return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
+def _rows(rows: list[int], most: int = 20) -> str:
+    shown = ", ".join(map(str, rows[:most]))
+    return f"[{shown}]" if len(rows) <= most else f"[{shown}, ...] ({len(rows)} in all)"
+
+
+# ------------------------------------------------------------ divergence checks
+
+
+def _divergence_warnings(train_loss: np.ndarray, val_loss: np.ndarray, initial: float | None,
+                         first_batch: int, lr: float) -> list[str]:
+    """The messages of the checks a finished run fails (empty when it went well).
+
+    - **training loss rose**, either
+      (a) each of the last ``min(3, epochs - 1)`` epochs' mean loss is above the
+      first epoch's by more than ``_EPOCH_RISE`` times its magnitude (a positive
+      loss: above 1.5 times; several epochs in a row keep one noisy epoch of a
+      stochastic loss quiet), or
+      (b) the last epoch's mean is above ``initial``, the loss of the first batch
+      (of ``first_batch`` examples) at the initial weights, by more than
+      ``_INITIAL_RISE`` times its magnitude (a positive loss: above 3 times).
+      (b) catches a step size that blows the loss up within the first epoch,
+      which (a) misses; it needs a first batch of ``_INITIAL_MIN_BATCH``
+      examples or more, as one smaller batch is too noisy a reading.
+    - **validation loss diverged**: the last one is above the best by more than
+      ``_VAL_RISE`` times the best's magnitude (a positive loss: over 3 times its best).
+    - **validation loss grew steadily**: it rose at each of the last ``_VAL_STREAK``
+      checks after the best, by more than ``_VAL_STREAK_RISE`` times the best's
+      magnitude in all (overfitting goes up and down; too large a step rises every epoch).
+    """
+    advice = (f"Lower the learning rate (got lr={lr:g}; try lr={lr / 10:g}) or pass grad_clip=1.0, "
+              f"and look at the losses (fit.losses, TrainRun.train_loss / val_loss).")
+    out = []
+    e = len(train_loss)
+    first, last = (float(train_loss[0]), float(train_loss[-1])) if e else (0.0, 0.0)
+    tail = train_loss[-min(3, e - 1):] if e > 1 else train_loss[:0]
+    if len(tail) and bool(np.all(tail - first > _EPOCH_RISE * abs(first))) and first != 0:
+        out.append(
+            f"training loss rose: the mean loss per example of the last epoch is {last:.6g} "
+            f"against {first:.6g} in the first (epochs {e - len(tail)}-{e - 1} all above "
+            f"{first + _EPOCH_RISE * abs(first):.6g}); the optimiser made the fit worse. {advice}"
+        )
+    elif (e and initial is not None and first_batch >= _INITIAL_MIN_BATCH and initial != 0
+          and last - initial > _INITIAL_RISE * abs(initial)):
+        out.append(
+            f"training loss rose: the mean loss per example of the last epoch is {last:.6g} "
+            f"against {initial:.6g} on the first batch at the initial weights (over "
+            f"{1 + _INITIAL_RISE:g} times its magnitude; {first:.6g} in the first epoch); the "
+            f"optimiser made the fit worse than no training. {advice}"
+        )
+    v = len(val_loss)
+    if v >= 2:
+        best_epoch = int(np.argmin(val_loss))
+        best, last = float(val_loss[best_epoch]), float(val_loss[-1])
+        rises = np.diff(val_loss[best_epoch:])
+        if last - best > _VAL_RISE * abs(best) and abs(best) > 0:
+            out.append(
+                f"validation loss diverged: {last:.6g} after the last epoch against its best "
+                f"{best:.6g} after epoch {best_epoch} (over {1 + _VAL_RISE:g} times the best's "
+                f"magnitude); the weights of epoch {best_epoch} were kept. {advice}"
+            )
+        elif (len(rises) >= _VAL_STREAK and bool(np.all(rises[-_VAL_STREAK:] > 0))
+              and last - best > _VAL_STREAK_RISE * abs(best)):
+            out.append(
+                f"validation loss grew steadily: it rose at each of the last {_VAL_STREAK} "
+                f"epochs, to {last:.6g} against its best {best:.6g} after epoch {best_epoch}; "
+                f"the weights of epoch {best_epoch} were kept. {advice}"
+            )
+    return out
 
 
 # --------------------------------------------------------------------- train
@@ -493,332 +363,366 @@ def train(
     Raises
     ------
     NonFiniteLossError
-        The loss became NaN or infinite (the message names epoch, step and site).
+        The training loss became NaN or infinite (the message names epoch, step
+        and site), or a validation loss did (it names the epoch and the rows).
     ValueError
         Too few examples for the split, or a checkpoint from another configuration,
         other data or another fingerprint.
     FileExistsError, FileNotFoundError
         ``checkpoint`` would replace a file that is not being resumed, or its folder is missing.
+
+    Warns
+    -----
+    UserWarning
+        The training loss ended far above where it started, or the validation
+        loss diverged (rank 0 only; the rules are in :func:`_divergence_warnings`).
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}.")
     device = resolve_device(config.device)
-    outer = _rng_state(device)  # the caller's random states, restored at the end
+    outer = rng_state(device)  # the caller's random states, restored at the end
     try:
-        return _train(loss_fn, module, data, config, seed=seed, resume=resume, val_loss_fn=val_loss_fn,
-                      description=description, fingerprint=fingerprint, device=device)
+        trainer = _Trainer(loss_fn, module, data, config, seed=seed, resume=resume,
+                           val_loss_fn=val_loss_fn, fingerprint=fingerprint, device=device)
+        if resume is not None:
+            trainer.resume(resume)
+        run = trainer.run(description)
     finally:
-        _set_rng_state(outer, device)
+        set_rng_state(outer, device)
+    if trainer.group.rank == 0:
+        for message in _divergence_warnings(run.train_loss, run.val_loss, trainer.initial_loss,
+                                            min(config.batch_size, run.num_train), config.lr):
+            warnings.warn(message, UserWarning, stacklevel=2)
+    return run
 
 
-def _train(loss_fn, module, data, config: TrainConfig, *, seed, resume, val_loss_fn, description,
-           fingerprint, device: torch.device) -> TrainRun:
-    if not isinstance(module, torch.nn.Module):
-        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}.")
-    seed = check_seed(seed)
-    if seed is None:
-        raise ValueError("train needs an explicit seed (an int); resolve None with infer.resolve_seed.")
-    if not torch.is_tensor(data) or data.dim() < 1:
-        raise TypeError(
-            f"data must be a torch.Tensor with examples along the first axis, got "
-            f"{type(data).__name__}. Convert it with torch.as_tensor(data)."
-        )
-    val_loss_fn = val_loss_fn or loss_fn
-    rank, world = _dist_info()
-    if config.checkpoint is not None:
-        # only rank 0 writes, so only its file system counts (the folder may be local to
-        # its node); the verdict is shared so that no rank waits for a failed one
-        problem = None
-        if rank == 0:
-            try:
-                _check_checkpoint_path(config.checkpoint, resume)
-            except OSError as exc:
-                problem = exc
-        if world > 1:
-            verdict = [problem]
-            dist.broadcast_object_list(verdict, src=0)
-            if verdict[0] is not None and problem is None:
-                problem = type(verdict[0])(f"rank 0: {verdict[0]}")
-        if problem is not None:
-            raise problem
-    fingerprints = None
-    if config.checkpoint is not None or resume is not None:
-        # a JSON round trip: plain lists, numbers and strings, comparable after torch.load
-        caller = json.loads(json.dumps(dict(fingerprint or {}), default=repr, sort_keys=True))
-        fingerprints = {"data": _data_fingerprint(data), "caller": caller}
-    if world > 1 and device.type == "cuda":
-        # NCCL's collectives on Python objects (all_gather_object, barrier) use the
-        # current CUDA device; without this every rank would talk through cuda:0
-        torch.cuda.set_device(device)
-    module.to(device)
-    data = data.to(device)
-    params = [p for p in module.parameters() if p.requires_grad]
-    if world > 1:
-        # allocated once, so a rank with an empty shard still joins the all_reduce
-        for p in params:
-            p.grad = torch.zeros_like(p)
+class _Trainer:
+    """One call of :func:`train`: its state, and the loop every process runs the same."""
 
-    # 1. seeds: data order shared by all ranks, loss noise per rank
-    pyro.set_rng_seed(seed if rank == 0 else chain_seeds(seed, world)[rank])
-    order_gen = torch.Generator().manual_seed(seed)
-    # validation noise: the same numbers at every epoch
-    val_seed = chain_seeds(seed, 2)[1]
-
-    # 2. split
-    n = int(data.shape[0])
-    num_val = 0 if config.validation is None else max(1, int(round(config.validation * n)))
-    if n - num_val < 1:
-        raise ValueError(
-            f"validation={config.validation} holds out {num_val} of {n} examples and leaves none "
-            f"to train on. Pass validation=None or more data."
-        )
-    perm = torch.randperm(n, generator=order_gen)
-    val_data = data[perm[:num_val].sort().values.to(device)] if num_val else None
-    train_data = data[perm[num_val:].sort().values.to(device)] if num_val else data
-    n_train = n - num_val
-    batches_per_epoch = math.ceil(n_train / config.batch_size)
-    if _has_batch_norm(module):
-        if n_train == 1:
-            raise ValueError(
-                f"module has batch norm, which cannot normalise a batch of one example, and only "
-                f"1 example is left to train on ({n} with validation={config.validation}). Pass more "
-                f"data, or use a model without batch norm (norm='group' or None)."
+    def __init__(self, loss_fn, module, data, config: TrainConfig, *, seed, resume, val_loss_fn,
+                 fingerprint, device: torch.device):
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}.")
+        seed = check_seed(seed)
+        if seed is None:
+            raise ValueError("train needs an explicit seed (an int); resolve None with infer.resolve_seed.")
+        if not torch.is_tensor(data) or data.dim() < 1:
+            raise TypeError(
+                f"data must be a torch.Tensor with examples along the first axis, got "
+                f"{type(data).__name__}. Convert it with torch.as_tensor(data)."
             )
-        if n_train % config.batch_size == 1 and batches_per_epoch > 1:
-            batches_per_epoch -= 1  # the last example joins the last full batch
-    total_steps = config.epochs * batches_per_epoch
+        self.loss_fn, self.val_loss_fn = loss_fn, val_loss_fn or loss_fn
+        self.module, self.config, self.seed, self.device = module, config, seed, device
+        self.group = group = process_group(device)
+        if config.checkpoint is not None:
+            # only rank 0 writes, so only its file system counts (the folder may be local to its node)
+            problem = None
+            if group.rank == 0:
+                try:
+                    check_checkpoint_path(config.checkpoint, resume)
+                except OSError as exc:
+                    problem = exc
+            problem = group.share_verdict(problem)
+            if problem is not None:
+                raise problem
+        self.fingerprints = None
+        if config.checkpoint is not None or resume is not None:
+            # a JSON round trip: plain lists, numbers and strings, comparable after torch.load
+            caller = json.loads(json.dumps(dict(fingerprint or {}), default=repr, sort_keys=True))
+            self.fingerprints = {"data": data_fingerprint(data), "caller": caller}
+        module.to(device)
+        data = data.to(device)
+        self.params = [p for p in module.parameters() if p.requires_grad]
+        group.allocate_grads(self.params)
 
-    if world > 1:
-        with torch.no_grad():
-            for t in list(module.parameters()) + list(module.buffers()):
-                dist.broadcast(t.data, src=0)
+        # 1. seeds: data order shared by all ranks, loss noise per rank
+        pyro.set_rng_seed(seed if group.rank == 0 else chain_seeds(seed, group.world)[group.rank])
+        self.order_gen = torch.Generator().manual_seed(seed)
+        self.val_seed = chain_seeds(seed, 2)[1]  # validation noise: the same numbers every epoch
+        self._split(data)  # 2.
+        group.broadcast(list(module.parameters()) + list(module.buffers()))
 
-    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    sched = _make_scheduler(opt, config, total_steps)
-    ema = None
-    # the averaged tensors, looked up once (training and load_state_dict update them in place)
-    averaged = _ema_tensors(module)
-    if config.ema_decay is not None:
-        ema = {name: t.detach().clone() for name, t in averaged.items()}
+        self.opt = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
+        self.sched = _make_scheduler(self.opt, config, self.total_steps)
+        # the averaged tensors, looked up once (training and load_state_dict update them in place)
+        self.averaged = _ema_tensors(module)
+        self.ema = None
+        if config.ema_decay is not None:
+            self.ema = {name: t.detach().clone() for name, t in self.averaged.items()}
+        self.train_hist: list[float] = []
+        self.val_hist: list[float] = []
+        self.best: dict[str, Any] = {"loss": math.inf, "epoch": -1, "state": None}
+        self.epoch0, self.step, self.since_best, self.stopped_early = 0, 0, 0, False
+        self.resumed_from: int | None = None
+        self.bar, self.running = None, None
+        self.initial_loss: float | None = None  # the first batch's, at the initial weights
 
-    train_hist: list[float] = []
-    val_hist: list[float] = []
-    best = {"loss": math.inf, "epoch": -1, "state": None}
-    epoch0, step, since_best, stopped_early, resumed_from = 0, 0, 0, False, None
-
-    if resume is not None:
-        ckpt = _load_checkpoint(resume)
-        if ckpt["config"] != config._resume_key() or ckpt["seed"] != seed or ckpt["world_size"] != world:
+    def _split(self, data: torch.Tensor) -> None:
+        """The validation split, the batches per epoch and the epochs ``steps`` asks for."""
+        config = self.config
+        n = int(data.shape[0])
+        num_val = 0 if config.validation is None else max(1, int(round(config.validation * n)))
+        if n - num_val < 1:
             raise ValueError(
-                f"checkpoint {resume} was written by a run with config {ckpt['config']}, seed "
-                f"{ckpt['seed']} and world_size {ckpt['world_size']}; this run has config "
-                f"{config._resume_key()}, seed {seed} and world_size {world}. Resume with the "
-                f"same options (only progress, checkpoint, checkpoint_every, device and cpu_threads may change)."
+                f"validation={config.validation} holds out {num_val} of {n} examples and leaves none "
+                f"to train on. Pass validation=None or more data."
             )
-        if ckpt["fingerprint"] != fingerprints:
-            then, now = ckpt["fingerprint"], fingerprints
-            what = []
-            if then["data"] != now["data"]:
-                what.append(f"data {then['data']['shape']} {then['data']['dtype']} (hash "
-                            f"{then['data']['blake2b'][:8]}) then, {now['data']['shape']} "
-                            f"{now['data']['dtype']} (hash {now['data']['blake2b'][:8]}) now")
-            keys = sorted(set(then["caller"]) | set(now["caller"]))
-            what += [f"{k}={then['caller'].get(k, '<unset>')!r} then, {now['caller'].get(k, '<unset>')!r} now"
-                     for k in keys if then["caller"].get(k) != now["caller"].get(k)]
-            raise ValueError(
-                f"checkpoint {resume} belongs to another run: {'; '.join(what)}. Resume with the "
-                f"same model and data, or start afresh without resume=."
-            )
-        module.load_state_dict(ckpt["module"])
-        opt.load_state_dict(ckpt["optimizer"])
-        if sched is not None:
-            sched.load_state_dict(ckpt["scheduler"])
-        if ema is not None:
-            ema = {k: v.to(device) for k, v in ckpt["ema"].items()}
-        train_hist, val_hist = list(ckpt["train_loss"]), list(ckpt["val_loss"])
-        best = {"loss": ckpt["best_loss"], "epoch": ckpt["best_epoch"],
-                "state": None if ckpt["best_state"] is None
-                else {k: v.to(device) for k, v in ckpt["best_state"].items()}}
-        epoch0, step, since_best = ckpt["epoch"], ckpt["step"], ckpt["since_best"]
-        stopped_early = ckpt["stopped_early"]
-        order_gen.set_state(ckpt["order_generator"])
-        _set_rng_state(ckpt["rng"][rank], device)
-        resumed_from = epoch0
+        perm = torch.randperm(n, generator=self.order_gen)
+        # positions in `data` of the validation examples, in order (named by the NaN check)
+        self.val_rows = perm[:num_val].sort().values
+        self.val_data = data[self.val_rows.to(self.device)] if num_val else None
+        self.train_data = data[perm[num_val:].sort().values.to(self.device)] if num_val else data
+        self.num_val, self.n_train = num_val, n - num_val
+        batches = math.ceil(self.n_train / config.batch_size)
+        if _has_batch_norm(self.module):
+            if self.n_train == 1:
+                raise ValueError(
+                    f"module has batch norm, which cannot normalise a batch of one example, and only "
+                    f"1 example is left to train on ({n} with validation={config.validation}). Pass "
+                    f"more data, or use a model without batch norm (norm='group' or None)."
+                )
+            if self.n_train % config.batch_size == 1 and batches > 1:
+                batches -= 1  # the last example joins the last full batch
+        self.batches_per_epoch = batches
+        self.epochs = math.ceil(config.steps / batches)
+        self.total_steps = self.epochs * batches
 
-    def swap_in_ema():
-        """Put the EMA weights into the module; returns the live ones to restore."""
-        if ema is None:
-            return None
-        live = {name: t.detach().clone() for name, t in averaged.items()}
-        with torch.no_grad():
-            for name, t in averaged.items():
-                t.copy_(ema[name])
-        return live
+    def resume(self, path: str | os.PathLike) -> None:
+        """Take the state of the checkpoint ``path`` (after checking it belongs to this run)."""
+        ckpt = load_checkpoint(path)
+        check_belongs(path, ckpt, config_key=self.config.resume_key(), seed=self.seed,
+                      world=self.group.world, fingerprints=self.fingerprints)
+        device = self.device
+        self.module.load_state_dict(ckpt["module"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        if self.sched is not None:
+            self.sched.load_state_dict(ckpt["scheduler"])
+        if self.ema is not None:
+            self.ema = {k: v.to(device) for k, v in ckpt["ema"].items()}
+        self.train_hist, self.val_hist = list(ckpt["train_loss"]), list(ckpt["val_loss"])
+        self.best = {"loss": ckpt["best_loss"], "epoch": ckpt["best_epoch"],
+                     "state": None if ckpt["best_state"] is None
+                     else {k: v.to(device) for k, v in ckpt["best_state"].items()}}
+        self.epoch0, self.step, self.since_best = ckpt["epoch"], ckpt["step"], ckpt["since_best"]
+        self.stopped_early, self.initial_loss = ckpt["stopped_early"], ckpt.get("initial_loss")
+        self.order_gen.set_state(ckpt["order_generator"])
+        set_rng_state(ckpt["rng"][self.group.rank], device)
+        self.resumed_from = self.epoch0
 
-    def restore(live):
-        if live is not None:
-            with torch.no_grad():
-                for name, t in averaged.items():
-                    t.copy_(live[name])
+    # ------------------------------------------------------------- the loop
 
-    def validation_loss() -> float:
-        module.eval()
-        total = 0.0
-        devices = [device] if device.type == "cuda" else []
-        with torch.no_grad(), torch.random.fork_rng(devices=devices):
-            torch.manual_seed(val_seed)
-            for i in range(0, num_val, config.batch_size):
-                batch = val_data[i:i + config.batch_size]
-                total += float(val_loss_fn(batch)) * batch.shape[0]
-        module.train()
-        return total / num_val
-
-    def save_checkpoint(epoch_done: int) -> None:
-        rngs = [_rng_state(device)]
-        if world > 1:
-            gathered: list[Any] = [None] * world
-            dist.all_gather_object(gathered, _rng_state(torch.device("cpu")) if device.type != "cuda"
-                                   else rngs[0])
-            rngs = gathered
-        if rank == 0:
-            cpu = lambda d: None if d is None else {k: v.detach().cpu() for k, v in d.items()}  # noqa: E731
-            _write_atomic({
-                "format": CHECKPOINT_FORMAT,
-                "config": config._resume_key(), "seed": seed, "world_size": world,
-                "fingerprint": fingerprints,
-                "module": cpu(module.state_dict()), "optimizer": opt.state_dict(),
-                "scheduler": None if sched is None else sched.state_dict(),
-                "ema": cpu(ema), "best_state": cpu(best["state"]),
-                "best_loss": best["loss"], "best_epoch": best["epoch"], "since_best": since_best,
-                "train_loss": train_hist, "val_loss": val_hist,
-                "epoch": epoch_done, "step": step, "stopped_early": stopped_early,
-                "order_generator": order_gen.get_state(), "rng": rngs,
-            }, Path(config.checkpoint))
-        if world > 1:
-            dist.barrier()
-
-    previous_threads = torch.get_num_threads()
-    if config.cpu_threads is not None and device.type == "cpu":
-        torch.set_num_threads(config.cpu_threads)
-    bar = _progress_bar(total_steps, description, config.progress and rank == 0)
-    if bar is not None and step:
-        bar.update(step)
-    start = time.perf_counter()
-    running = None
-    module.train()
-    try:
-        for epoch in range(epoch0, config.epochs):
-            if stopped_early:
-                break
-            order = torch.randperm(n_train, generator=order_gen).to(device)
-            epoch_sum, epoch_count = 0.0, 0
-            for b in range(batches_per_epoch):
-                stop = n_train if b == batches_per_epoch - 1 else (b + 1) * config.batch_size
-                idx = order[b * config.batch_size:stop]
-                n_global = idx.shape[0]
-                # this rank's contiguous shard of the global batch
-                shard = torch.tensor_split(idx, world)[rank] if world > 1 else idx
-                batch = train_data[shard]
-                opt.zero_grad(set_to_none=False)
-                if shard.numel() > 0:
-                    try:
-                        loss = loss_fn(batch)
-                    except ValueError as exc:
-                        if "Expected more than 1 value per channel" not in str(exc):
-                            raise
-                        raise ValueError(
-                            f"batch norm cannot normalise the {shard.numel()} example(s) of batch {b} "
-                            f"(epoch {epoch}, rank {rank} of {world}); batches of {config.batch_size} "
-                            f"examples from {n_train} leave one that small. Pick batch_size so that "
-                            f"every batch (per rank) holds at least 2 examples, or use a model "
-                            f"without batch norm (norm='group' or None)."
-                        ) from None
-
-                    # gradient of (shard sum) / global batch size; summed over ranks below
-                    (loss * (shard.numel() / n_global) if world > 1 else loss).backward()
-                    value = loss.detach() * shard.numel()
-                else:
-                    value = torch.zeros((), device=device)
-                if world > 1:
-                    flat = torch.cat([p.grad.reshape(-1) for p in params] + [value.reshape(1)])
-                    dist.all_reduce(flat)
-                    offset = 0
-                    for p in params:
-                        p.grad.copy_(flat[offset:offset + p.numel()].view_as(p))
-                        offset += p.numel()
-                    value = flat[-1]
-                batch_loss = float(value) / n_global
-                if not math.isfinite(batch_loss):
-                    where = f"epoch {epoch} (of {config.epochs}), step {step} (batch {b} of the epoch)"
-                    site = ""
-                    diagnose = getattr(loss_fn, "diagnose", None)
-                    if diagnose is not None and shard.numel() > 0:
-                        site = f"; {diagnose(batch)}"
-                    raise NonFiniteLossError(
-                        f"training loss became {batch_loss} at {where}{site}. Try a smaller "
-                        f"learning rate (got lr={config.lr}), grad_clip=1.0, or check the data "
-                        f"for extreme values."
-                    )
-                if config.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-                opt.step()
-                if sched is not None:
-                    sched.step()
-                if ema is not None:
-                    with torch.no_grad():
-                        for name, t in averaged.items():
-                            ema[name].lerp_(t.detach(), 1.0 - config.ema_decay)
-                step += 1
-                epoch_sum += batch_loss * n_global
-                epoch_count += n_global
-                if bar is not None:
-                    running = batch_loss if running is None else 0.95 * running + 0.05 * batch_loss
-                    if step % 10 == 0 or b == batches_per_epoch - 1:
-                        bar.set_postfix(epoch=epoch, loss=f"{running:.4g}", refresh=False)
-                        bar.update(step - bar.n)
-            train_hist.append(epoch_sum / epoch_count)
-            if world > 1:
-                with torch.no_grad():
-                    for buf in module.buffers():
-                        dist.broadcast(buf.data, src=0)
-            if num_val:
-                live = swap_in_ema()
-                v = validation_loss()
-                val_hist.append(v)
-                if v < best["loss"]:
-                    best = {"loss": v, "epoch": epoch, "state": _clone_state(module)}
-                    since_best = 0
-                else:
-                    since_best += 1
-                restore(live)
-                if bar is not None:
-                    bar.set_postfix(epoch=epoch, loss=f"{running:.4g}", val=f"{v:.4g}", refresh=False)
-                if config.patience is not None and since_best >= config.patience:
-                    stopped_early = True
-            last = stopped_early or epoch + 1 == config.epochs
-            if config.checkpoint is not None and ((epoch + 1) % config.checkpoint_every == 0 or last):
-                save_checkpoint(epoch + 1)
-    finally:
-        torch.set_num_threads(previous_threads)
-        if bar is not None:
-            bar.close()
-    seconds = time.perf_counter() - start
-    if world > 1:
+    def run(self, description: str) -> TrainRun:
+        """Every remaining epoch, then the final weights (module docstring, 7.)."""
+        config = self.config
+        previous_threads = torch.get_num_threads()
+        if config.cpu_threads is not None and self.device.type == "cpu":
+            torch.set_num_threads(config.cpu_threads)
+        self.bar = progress_bar(self.total_steps, description, config.progress and self.group.rank == 0)
+        if self.bar is not None and self.step:
+            self.bar.update(self.step)
+        start = time.perf_counter()
+        self.module.train()
+        try:
+            for epoch in range(self.epoch0, self.epochs):
+                if self.stopped_early:
+                    break
+                self._epoch(epoch)
+                last = self.stopped_early or epoch + 1 == self.epochs
+                if config.checkpoint is not None and ((epoch + 1) % config.checkpoint_every == 0 or last):
+                    self._save_checkpoint(epoch + 1)
+        finally:
+            torch.set_num_threads(previous_threads)
+            if self.bar is not None:
+                self.bar.close()
+        seconds = time.perf_counter() - start
         # no rank leaves (and may tear the group down) while another still waits on the
         # last broadcast: a gloo peer closing early aborted the other process
-        dist.barrier()
+        self.group.barrier()
+        return self._finish(seconds)
 
-    if num_val and best["state"] is not None:
-        module.load_state_dict(best["state"])
-        best_epoch = best["epoch"]
-    else:
-        swap_in_ema()
-        best_epoch = len(train_hist) - 1
-    module.eval()
-    return TrainRun(
-        train_loss=np.asarray(train_hist, dtype=np.float64),
-        val_loss=np.asarray(val_hist, dtype=np.float64),
-        best_epoch=int(best_epoch), seconds=seconds, stopped_early=bool(stopped_early),
-        steps=step, num_train=n_train, num_val=num_val, world_size=world,
-        resumed_from_epoch=resumed_from,
-    )
+    def _epoch(self, epoch: int) -> None:
+        """One pass over the training set in a fresh order, then the validation check."""
+        size, n_train, last_batch = self.config.batch_size, self.n_train, self.batches_per_epoch - 1
+        order = torch.randperm(n_train, generator=self.order_gen).to(self.device)
+        epoch_sum, epoch_count = 0.0, 0
+        for b in range(self.batches_per_epoch):
+            idx = order[b * size:n_train if b == last_batch else (b + 1) * size]
+            batch_loss = self._step(epoch, b, idx)
+            epoch_sum += batch_loss * idx.shape[0]
+            epoch_count += idx.shape[0]
+            if self.bar is not None:
+                self.running = batch_loss if self.running is None else 0.95 * self.running + 0.05 * batch_loss
+                if self.step % 10 == 0 or b == last_batch:
+                    self.bar.set_postfix(epoch=epoch, loss=f"{self.running:.4g}", refresh=False)
+                    self.bar.update(self.step - self.bar.n)
+        self.train_hist.append(epoch_sum / epoch_count)
+        self.group.broadcast(list(self.module.buffers()))
+        if self.num_val:
+            self._validate(epoch)
+
+    def _step(self, epoch: int, b: int, idx: torch.Tensor) -> float:
+        """One optimiser step on the global batch ``idx``; returns its mean loss per example."""
+        group, config = self.group, self.config
+        n_global = idx.shape[0]
+        shard = group.shard(idx)
+        batch = self.train_data[shard]
+        self.opt.zero_grad(set_to_none=False)
+        if shard.numel() > 0:
+            try:
+                loss = self.loss_fn(batch)
+            except ValueError as exc:
+                if "Expected more than 1 value per channel" not in str(exc):
+                    raise
+                raise ValueError(
+                    f"batch norm cannot normalise the {shard.numel()} example(s) of batch {b} "
+                    f"(epoch {epoch}, rank {group.rank} of {group.world}); batches of "
+                    f"{config.batch_size} examples from {self.n_train} leave one that small. Pick "
+                    f"batch_size so that every batch (per rank) holds at least 2 examples, or use "
+                    f"a model without batch norm (norm='group' or None)."
+                ) from None
+            group.backward(loss, shard.numel(), n_global)
+            value = loss.detach() * shard.numel()
+        else:
+            value = torch.zeros((), device=self.device)
+        batch_loss = float(group.sum_gradients(self.params, value)) / n_global
+        if not math.isfinite(batch_loss):
+            where = f"epoch {epoch} (of {self.epochs}), step {self.step} (batch {b} of the epoch)"
+            diagnose = getattr(self.loss_fn, "diagnose", None)
+            site = f"; {diagnose(batch)}" if diagnose is not None and shard.numel() > 0 else ""
+            raise NonFiniteLossError(
+                f"training loss became {batch_loss} at {where}{site}. Try a smaller "
+                f"learning rate (got lr={config.lr}), grad_clip=1.0, or check the data "
+                f"for extreme values."
+            )
+        if config.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, config.grad_clip)
+        self.opt.step()
+        if self.sched is not None:
+            self.sched.step()
+        if self.ema is not None:
+            with torch.no_grad():
+                for name, t in self.averaged.items():
+                    self.ema[name].lerp_(t.detach(), 1.0 - config.ema_decay)
+        if self.step == 0:
+            self.initial_loss = batch_loss
+        self.step += 1
+        return batch_loss
+
+    # ------------------------------------------------------- validation
+
+    def _swap_in_ema(self) -> dict[str, torch.Tensor] | None:
+        """Put the EMA weights into the module; returns the live ones to restore."""
+        if self.ema is None:
+            return None
+        live = {name: t.detach().clone() for name, t in self.averaged.items()}
+        with torch.no_grad():
+            for name, t in self.averaged.items():
+                t.copy_(self.ema[name])
+        return live
+
+    def _restore(self, live: dict[str, torch.Tensor] | None) -> None:
+        if live is not None:
+            with torch.no_grad():
+                for name, t in self.averaged.items():
+                    t.copy_(live[name])
+
+    def _validate(self, epoch: int) -> None:
+        """The validation loss after ``epoch`` (EMA weights when on): best weights, patience."""
+        live = self._swap_in_ema()
+        try:
+            v = self._validation_loss(epoch)
+            self.val_hist.append(v)
+            if v < self.best["loss"]:  # the state validated: the EMA weights when on
+                self.best = {"loss": v, "epoch": epoch, "state": _clone_state(self.module)}
+                self.since_best = 0
+            else:
+                self.since_best += 1
+        finally:
+            self._restore(live)
+        if self.bar is not None:
+            self.bar.set_postfix(epoch=epoch, loss=f"{self.running:.4g}", val=f"{v:.4g}", refresh=False)
+        if self.config.patience is not None and self.since_best >= self.config.patience:
+            self.stopped_early = True
+
+    def _validation_loss(self, epoch: int) -> float:
+        """Mean validation loss per example, with the same random numbers at every epoch."""
+        self.module.eval()
+        total, size = 0.0, self.config.batch_size
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.val_seed)
+            for i in range(0, self.num_val, size):
+                batch = self.val_data[i:i + size]
+                value = float(self.val_loss_fn(batch))
+                if not math.isfinite(value):
+                    raise self._nonfinite_validation(epoch, value, i, batch)
+                total += value * batch.shape[0]
+        self.module.train()
+        return total / self.num_val
+
+    def _nonfinite_validation(self, epoch: int, value: float, start: int,
+                              batch: torch.Tensor) -> NonFiniteLossError:
+        """The error for a NaN or infinite validation batch: which rows of ``data`` give it."""
+        rows = self.val_rows[start:start + batch.shape[0]].tolist()
+        bad = []
+        for j, row in enumerate(rows):  # each example alone (the batch's mean hides which)
+            try:
+                if not math.isfinite(float(self.val_loss_fn(batch[j:j + 1]))):
+                    bad.append(row)
+            except Exception:  # a loss that needs more than one example: name the batch only
+                bad = []
+                break
+        what = f"rows {_rows(bad)} give a non-finite loss on their own" if bad else \
+            "no single row of it does on its own"
+        diagnose = getattr(self.val_loss_fn, "diagnose", None)
+        if diagnose is not None and bad:
+            what += f" (row {bad[0]}: {diagnose(batch[rows.index(bad[0])][None])})"
+        broken = [name for name, p in self.module.named_parameters() if not torch.isfinite(p).all()]
+        fix = (f"the weights {broken[:5]} are not finite: lower the learning rate (got "
+               f"lr={self.config.lr}) or pass grad_clip=1.0" if broken else
+               "check those examples of data for NaN, inf or extreme values, or remove them")
+        return NonFiniteLossError(
+            f"validation loss became {value} at epoch {epoch} (of {self.epochs}) in the batch of "
+            f"validation rows {_rows(rows)} (positions along the first axis of data); {what}. "
+            f"A non-finite validation loss would switch off best-weight selection and early "
+            f"stopping; {fix}."
+        )
+
+    # ------------------------------------------------------- checkpoint, finish
+
+    def _save_checkpoint(self, epoch_done: int) -> None:
+        rngs = self.group.gather(rng_state(self.device))
+        if self.group.rank == 0:
+            state = {
+                "format": CHECKPOINT_FORMAT,
+                "config": self.config.resume_key(), "seed": self.seed, "world_size": self.group.world,
+                "fingerprint": self.fingerprints,
+                "module": on_cpu(self.module.state_dict()), "optimizer": self.opt.state_dict(),
+                "scheduler": None if self.sched is None else self.sched.state_dict(),
+                "ema": on_cpu(self.ema), "best_state": on_cpu(self.best["state"]),
+                "best_loss": self.best["loss"], "best_epoch": self.best["epoch"],
+                "since_best": self.since_best,
+                "train_loss": self.train_hist, "val_loss": self.val_hist,
+                "epoch": epoch_done, "step": self.step, "stopped_early": self.stopped_early,
+                "initial_loss": self.initial_loss,
+                "order_generator": self.order_gen.get_state(), "rng": rngs,
+            }
+            write_atomic(Path(self.config.checkpoint), lambda tmp: torch.save(state, tmp))
+        self.group.barrier()
+
+    def _finish(self, seconds: float) -> TrainRun:
+        """Put the final weights in the module (best, else EMA, else last) and report."""
+        if self.num_val and self.best["state"] is not None:
+            self.module.load_state_dict(self.best["state"])
+            best_epoch = self.best["epoch"]
+        else:
+            self._swap_in_ema()
+            best_epoch = len(self.train_hist) - 1
+        self.module.eval()
+        return TrainRun(
+            train_loss=np.asarray(self.train_hist, dtype=np.float64),
+            val_loss=np.asarray(self.val_hist, dtype=np.float64),
+            best_epoch=int(best_epoch), seconds=seconds, stopped_early=bool(self.stopped_early),
+            steps=self.step, num_train=self.n_train, num_val=self.num_val,
+            world_size=self.group.world, resumed_from_epoch=self.resumed_from,
+        )

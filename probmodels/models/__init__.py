@@ -2,7 +2,7 @@
 classes, so :func:`load` reads a fit of any model."""
 
 from probmodels.models.ar import ARFit, BayesianAR, OrderComparison, compare_orders
-from probmodels.models.ddpm import DDPM, DDPMEvaluation, DDPMFit, mmd2
+from probmodels.models.ddpm import DDPM, DDPMEvaluation, DDPMFit
 from probmodels.models.gmm import ComponentComparison, GaussianMixture, GMMFit, compare_components
 from probmodels.models.vae import VAE, VAEFit
 from probmodels.results import FitResult, _load
@@ -29,5 +29,4 @@ __all__ = [
     "compare_components",
     "compare_orders",
     "load",
-    "mmd2",
 ]

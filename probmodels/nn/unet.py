@@ -154,17 +154,30 @@ class TimeMLP(nn.Module):
         self.act = make_activation(activation)
         self.out = nn.Linear(hidden, data_dim)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """Predict the noise: ``batch_shape + (D,)`` from ``x`` and timesteps ``t``."""
+    def time_features(self, t: torch.Tensor) -> list[torch.Tensor]:
+        r"""The time terms :math:`U_\ell e(t)` of every hidden layer, each ``t.shape + (hidden,)``.
+
+        Samplers that visit every timestep compute them once for all ``t`` and pass
+        the rows of a step to :meth:`forward` as ``features=``.
+        """
+        e = self.time_embed(t)
+        return [proj(e) for proj in self.time_proj]
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor | None = None, *,
+                features: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Predict the noise: ``batch_shape + (D,)`` from ``x`` and timesteps ``t``, or from
+        precomputed :meth:`time_features` (rows that broadcast against the batch)."""
         if x.dim() < 1 or x.shape[-1] != self.data_dim:
             raise ValueError(
                 f"TimeMLP: expected x of shape (batch, {self.data_dim}); received shape {tuple(x.shape)}."
             )
-        t = _broadcast_t(t, x, x.shape[:-1], "TimeMLP")
-        e = self.time_embed(t)  # batch_shape + (hidden,)
+        if features is None:
+            if t is None:
+                raise ValueError("TimeMLP: pass the timesteps t, or features=time_features(t).")
+            features = self.time_features(_broadcast_t(t, x, x.shape[:-1], "TimeMLP"))
         h = x
-        for layer, proj in zip(self.layers, self.time_proj):
-            h = self.act(layer(h) + proj(e))
+        for layer, feature in zip(self.layers, features):
+            h = self.act(layer(h) + feature)
         return self.out(h)
 
 

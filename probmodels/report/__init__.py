@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from probmodels.report import ar, ddpm, gmm, vae
 from probmodels.report._base import (ReportFn, ReportOptions, ReportSection, SectionFolder,
-                                     choice_note, markdown_table, save_figure)
+                                     markdown_table, save_figure)
 
 __all__ = [
     # the registry
@@ -29,7 +29,6 @@ __all__ = [
     "ReportSection",
     # helpers for sections
     "SectionFolder",
-    "choice_note",
     "markdown_table",
     "save_figure",
 ]

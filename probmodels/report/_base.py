@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["ReportFn", "ReportOptions", "ReportSection", "SectionFolder", "choice_note",
-           "markdown_table", "save_figure"]
+__all__ = ["ReportFn", "ReportOptions", "ReportSection", "SectionFolder", "markdown_table",
+           "save_figure"]
 
 #: dots per inch of every demo PNG: an 8 x 4 inch figure is 880 x 440 pixels,
 #: sharp on screen and about 30-80 kB (the whole report stays a few MB)
@@ -116,27 +116,6 @@ def markdown_table(frame: pd.DataFrame, *, digits: int = 3) -> str:
     for label, row in frame.astype(object).iterrows():
         lines.append("| " + " | ".join([str(label)] + [cell(v) for v in row]) + " |")
     return "\n".join(lines)
-
-
-def choice_note(table: pd.DataFrame, best: str) -> str:
-    """One sentence on how the chosen model ``best`` stands against the LOO top of ``table``.
-
-    ``table`` is a comparison table (``arviz.compare`` columns ``elpd_diff`` and
-    ``dse``, plus ``khat``), indexed by model label, best by LOO first. Empty
-    when ``best`` is the top-ranked model; otherwise the numbers that separate
-    them, so that a reader sees why the choice differs from the ranking.
-    """
-    top = table.index[0]
-    if best == top:
-        return ""
-    row = table.loc[best]
-    note = (f" PSIS-LOO alone ranks {top} first; {best} trails it by "
-            f"{row['elpd_diff']:.2f} nats with a standard error of the difference of "
-            f"{row['dse']:.2f}")
-    khat = table.loc[top].get("khat", float("nan"))
-    if not math.isnan(khat):
-        note += f", and {top}'s fit has k-hat {khat:.2f}"
-    return note + "."
 
 
 def save_figure(plot: Callable, path: Path, *, figsize=(8.0, 4.0)) -> None:

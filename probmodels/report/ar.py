@@ -8,13 +8,12 @@ from pathlib import Path
 import probmodels as pm
 from probmodels import export, plots
 from probmodels.models.ar import compare_orders
-from probmodels.report._base import (ReportOptions, ReportSection, SectionFolder, choice_note,
-                                     markdown_table, save_figure)
+from probmodels.report._base import ReportOptions, ReportSection, SectionFolder, markdown_table, save_figure
 
 __all__ = ["section"]
 
 #: the columns of the order-comparison table shown in index.md (all are in the CSV)
-_SHOWN = ("rank", "elpd_loo", "p_loo", "elpd_diff", "se", "dse", "warning", "khat")
+_SHOWN = ("rank", "elpd_loo", "p_loo", "elpd_diff", "se", "dse", "warning", "khat", "max_pareto_k")
 
 
 def section(out_dir: Path, options: ReportOptions) -> ReportSection:
@@ -23,10 +22,12 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
     Compares AR(1)..AR(12) (AR(1)..AR(3) when ``quick``) by PSIS-LOO, every
     order conditioned on the same first 12 (3) years, and takes the order
     that :func:`~probmodels.models.ar.compare_orders` recommends
-    (``comparison.best``); then refits that order on all years with the
-    default SVI fit and writes into ``out_dir / "ar"``: ``order_comparison.csv``,
-    ``summary.csv``, ``forecast.csv``, ``phi_intervals.png``, ``forecast.png``,
-    ``loss.png``, ``fit.npz`` and, with ``options.netcdf``, ``posterior.nc``.
+    (``comparison.best``, for the reason ``comparison.reason``); then refits
+    that order on all years with the default fit and writes into
+    ``out_dir / "ar"``: ``order_comparison.csv``, ``summary.csv``,
+    ``forecast.csv``, ``phi_intervals.png``, ``forecast.png``, ``fit.npz``,
+    ``loss.png`` for a fit that has a loss history (SVI) and, with
+    ``options.netcdf``, ``posterior.nc``.
     """
     az = export._arviz()
     folder = SectionFolder(out_dir, "ar")
@@ -43,9 +44,6 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
     notes = sorted({str(w.message) for w in caught})
     table = comparison.table.copy()
     table.index.name = "model"
-    if "khat" not in table.columns:
-        table["khat"] = [comparison.fits[int(str(m)[3:-1])].diagnostics.get("khat", float("nan"))
-                         for m in table.index]
     table.to_csv(folder.path("order_comparison.csv"))
     best = comparison.best
 
@@ -58,8 +56,8 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
     if options.netcdf:
         export.save_netcdf(idata, folder.path("posterior.nc"))
     fit.save(folder.path("fit.npz"))
-    # SVI draws are independent draws from the guide: R-hat and ESS say nothing
-    # about them (PSIS k-hat does), so the summary keeps the statistics only
+    # exact and SVI draws are independent draws: R-hat and ESS say nothing about
+    # them (the PSIS k-hat of an approximation does), so the summary keeps the statistics
     summary = az.summary(idata, var_names=["mu", "phi", "sigma"], kind="stats", round_to="none")
     summary.index.name = "parameter"
     summary.to_csv(folder.path("summary.csv"))
@@ -72,20 +70,22 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
     forecast = fit.forecast(20)
     forecast.to_csv(folder.path("forecast.csv"))
     save_figure(lambda ax: fit.plot_forecast(20, history=100, ax=ax), folder.path("forecast.png"))
-    save_figure(lambda ax: plots.plot_loss(fit.losses, ax=ax), folder.path("loss.png"))
+    has_loss = len(fit.losses) > 0
+    if has_loss:
+        save_figure(lambda ax: plots.plot_loss(fit.losses, ax=ax), folder.path("loss.png"))
 
     first, last = y.index[0], y.index[-1]
     d = fit.diagnostics
-    khat = d.get("khat", float("nan"))
     shown = table[[c for c in _SHOWN if c in table.columns]]
-    note = choice_note(table, f"AR({best})")
     warning_lines = "".join(f"\n- Warning: {n}" for n in notes + fit_notes)
+    how = _fit_description(fit)
     netcdf_line = (
         "- ArviZ data (posterior, posterior_predictive, log_likelihood, observed_data):\n"
         "  [ar/posterior.nc](ar/posterior.nc), read with `probmodels.export.load_netcdf`.\n"
         if options.netcdf else
         "- ArviZ data: `probmodels.load(\"ar/fit.npz\").to_arviz()` (or `probmodels demo --netcdf`\n"
         "  to write it as `ar/posterior.nc`).\n")
+    loss_line = "- Loss history: ![loss](ar/loss.png)\n" if has_loss else ""
     text = f"""\
 Data: yearly mean sunspot numbers {first}–{last} ({len(y)} values),
 `probmodels.datasets.load_sunspots()`.
@@ -94,22 +94,21 @@ Data: yearly mean sunspot numbers {first}–{last} ({len(y)} values),
 
 PSIS-LOO over AR({orders[0]})…AR({orders[-1]}) with `compare_orders`; every order
 conditions on the first {comparison.hold_back} years (`hold_back={comparison.hold_back}`),
-so all are scored on the same {len(y) - comparison.hold_back} years; `khat` is the PSIS
-k-hat of each variational fit (above 0.7 its LOO is unreliable).
+so all are scored on the same {len(y) - comparison.hold_back} years. `max_pareto_k` is the
+largest Pareto k of each LOO and `khat` the PSIS k-hat of an approximate fit (empty for the
+exact draws); `warning` marks a row where either is above 0.7, whose LOO is unreliable.
 Table: [ar/order_comparison.csv](ar/order_comparison.csv).
 
 {markdown_table(shown, digits=2)}
 
-**Chosen: AR({best})** by `comparison.best`: the simplest order whose `elpd_loo` is within one
-`dse` of the top ranked, among the fits whose LOO is reliable (k-hat at most 0.7).{note}
+**Chosen: AR({best})** by `comparison.best`, the one-standard-error rule on the reliable
+fits: {comparison.reason}.
 {warning_lines}
 
 ### Fit of AR({best}) on all years
 
-`pm.BayesianAR(order={best}).fit(y, seed={seed})`: SVI with the `{d.get("guide")}` guide,
-{d.get("num_steps")} steps (converged: {d.get("converged")}), {fit.num_draws} draws,
-PSIS k-hat {khat:.2f} (below 0.5 excellent, 0.5–0.7 usable, above 0.7 unreliable),
-{d.get("seconds", float("nan")):.1f} s. Summary: [ar/summary.csv](ar/summary.csv).
+`pm.BayesianAR(order={best}).fit(y, seed={seed})`: {how}, {fit.num_draws} draws,
+{d.get("seconds", float("nan")):.2f} s. Summary: [ar/summary.csv](ar/summary.csv).
 
 {markdown_table(summary, digits=3)}
 
@@ -127,6 +126,21 @@ and 90% band: [ar/forecast.csv](ar/forecast.csv).
 ### Files
 
 {netcdf_line}- The fit itself: [ar/fit.npz](ar/fit.npz), read with `probmodels.load`.
-- SVI loss: ![loss](ar/loss.png)
-"""
+{loss_line}"""
     return ReportSection(title="Bayesian AR(p): yearly sunspots", markdown=text, files=folder.files)
+
+
+def _fit_description(fit) -> str:
+    """How ``fit`` was computed, in words, with the numbers that say how far to trust it."""
+    d = fit.diagnostics
+    khat = d.get("khat", float("nan"))
+    trust = f"PSIS k-hat {khat:.2f} (below 0.5 excellent, 0.5–0.7 usable, above 0.7 unreliable)"
+    if fit.method == "exact":
+        text = ("the default exact method (sigma drawn from its marginal posterior on an "
+                "adaptive grid, then (mu, phi) from their conjugate Gaussian given sigma)")
+        return text + (f", importance-corrected for the non-Gaussian priors, {trust}"
+                       if d.get("importance") else "")
+    if fit.method == "svi":
+        return (f"SVI with the `{d.get('guide')}` guide, {d.get('num_steps')} steps "
+                f"(converged: {d.get('converged')}), {trust}")
+    return f"method `{fit.method}`"

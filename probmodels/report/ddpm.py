@@ -6,8 +6,9 @@ import json
 import time
 from pathlib import Path
 
+from probmodels import mmd2
 from probmodels.datasets import make_moons
-from probmodels.models.ddpm import DDPM, mmd2
+from probmodels.models.ddpm import DDPM
 from probmodels.report._base import ReportOptions, ReportSection, SectionFolder, save_figure
 
 __all__ = ["section"]

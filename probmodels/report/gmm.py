@@ -10,13 +10,13 @@ import numpy as np
 from probmodels import export
 from probmodels.datasets import load_faithful
 from probmodels.models.gmm import compare_components
-from probmodels.report._base import (ReportOptions, ReportSection, SectionFolder, choice_note,
-                                     markdown_table, save_figure)
+from probmodels.report._base import ReportOptions, ReportSection, SectionFolder, markdown_table, save_figure
 
 __all__ = ["section"]
 
 #: the columns of the comparison table shown in index.md (all are in the CSV)
-_SHOWN = ("rank", "elpd_loo", "p_loo", "elpd_diff", "se", "dse", "warning", "khat", "bic")
+_SHOWN = ("rank", "elpd_loo", "p_loo", "elpd_diff", "se", "dse", "warning", "khat", "max_pareto_k",
+          "bic")
 
 
 def section(out_dir: Path, options: ReportOptions) -> ReportSection:
@@ -24,7 +24,8 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
 
     Compares K = 1..4 (1..3 when ``quick``) by PSIS-LOO and BIC, takes the K
     that :func:`~probmodels.models.gmm.compare_components` recommends
-    (``comparison.best``) and writes into ``out_dir / "gmm"``:
+    (``comparison.best``, for the reason ``comparison.reason``) and writes
+    into ``out_dir / "gmm"``:
     ``component_comparison.csv``, ``summary.csv``, ``fit.npz``, ``clusters.png``,
     ``density_eruptions.png``, ``density_waiting.png`` and, with
     ``options.netcdf``, ``posterior.nc``.
@@ -62,7 +63,6 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
     d = fit.diagnostics
 
     shown = table[[c for c in _SHOWN if c in table.columns]]
-    note = choice_note(table, f"K={K}")
     warning_lines = "".join(f"\n- Warning: {n}" for n in notes)
     netcdf_line = (
         "- ArviZ data (posterior, posterior_predictive, log_likelihood, observed_data):\n"
@@ -77,15 +77,15 @@ Data: Old Faithful, {len(x)} eruptions (duration and waiting time, minutes),
 ### Number of components
 
 `compare_components(x, {list(ks)})`: PSIS-LOO (higher `elpd_loo` is better), its
-standard errors `se` and `dse`, the PSIS k-hat of each variational fit (`khat`, above
-0.7 its LOO is unreliable) and BIC (lower is better).
+standard errors `se` and `dse`, the PSIS k-hat of each variational fit (`khat`) and the
+largest Pareto k of its LOO (`max_pareto_k`), with `warning` where either is above 0.7
+(that row's LOO is unreliable), and BIC (lower is better).
 Table: [gmm/component_comparison.csv](gmm/component_comparison.csv).
 
 {markdown_table(shown, digits=2)}
 
-**Chosen: K = {K}** by `comparison.best`: the simplest K whose `elpd_loo` is within one `dse`
-of the top ranked, among the fits whose LOO is reliable (k-hat at most 0.7).{note}
-BIC prefers K = {comparison.best_bic}.
+**Chosen: K = {K}** by `comparison.best`, the one-standard-error rule on the reliable
+fits: {comparison.reason}. BIC prefers K = {comparison.best_bic}.
 {warning_lines}
 
 ### Fit with K = {K}

@@ -1,5 +1,6 @@
-"""Tests for probmodels.train: batching, schedules, early stopping, NaN guard,
-exact checkpoint/resume, and data-parallel training against one process."""
+"""Tests for probmodels.infer.train: batching, steps and schedules, early stopping, the NaN
+guards, the divergence warnings, exact checkpoint/resume, and data-parallel training against
+one process."""
 
 import math
 
@@ -11,7 +12,8 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from probmodels.infer import NonFiniteLossError
-from probmodels.train import ELBOLoss, TrainConfig, train
+from probmodels.infer.config import TrainConfig
+from probmodels.infer.train import ELBOLoss, train
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +58,7 @@ def test_each_epoch_visits_every_training_example_once_and_never_the_validation_
     seen = []
     net = nn.Linear(1, 1)
     loss = lambda b: (seen.append(b[:, 0].long().tolist()) or net(b).pow(2).mean())  # noqa: E731
-    cfg = TrainConfig(epochs=3, batch_size=5, validation=0.2, progress=False)
+    cfg = TrainConfig(steps=12, batch_size=5, validation=0.2, progress=False)
     run = train(loss, net, data, cfg, seed=3, val_loss_fn=lambda b: net(b).pow(2).mean())
     # 23 examples, 5 held out (round(0.2 * 23)), 18 train -> 4 batches per epoch (5, 5, 5, 3)
     assert (run.num_train, run.num_val, run.steps) == (18, 5, 12)
@@ -85,7 +87,7 @@ def test_cosine_and_onecycle_schedules_end_near_zero_and_constant_stays():
 
         torch.optim.AdamW.step = spy
         try:
-            train(mse(net), net, data, TrainConfig(epochs=4, batch_size=10, lr=0.01, schedule=schedule,
+            train(mse(net), net, data, TrainConfig(steps=12, batch_size=10, lr=0.01, schedule=schedule,
                                                    progress=False), seed=0)
         finally:
             torch.optim.AdamW.step = opt_step
@@ -97,6 +99,50 @@ def test_cosine_and_onecycle_schedules_end_near_zero_and_constant_stays():
             assert lrs == [pytest.approx(expected)] * 12
         else:
             assert max(lrs) == pytest.approx(0.01, rel=0.05) and lrs[-1] < 1e-4
+
+
+def test_steps_round_up_to_whole_epochs():
+    # 29 examples in batches of 10: 3 batches per epoch
+    for steps, epochs in ((1, 1), (3, 1), (7, 3), (9, 3), (10, 4)):
+        net = make_net()
+        run = train(mse(net), net, regression_problem(), TrainConfig(steps=steps, batch_size=10,
+                                                                    progress=False), seed=0)
+        assert (run.epochs, run.steps) == (epochs, 3 * epochs) == (math.ceil(steps / 3), 3 * epochs)
+
+
+@pytest.mark.parametrize("schedule, lr_decay, final", [
+    ("exponential", None, 0.1),  # the default decay of "exponential"
+    ("exponential", 0.3, 0.3),
+    ("cosine", None, 0.0),       # the default decay of "cosine"
+    ("cosine", 0.2, 0.2),
+])
+def test_decaying_schedules_reach_lr_times_lr_decay_after_the_last_step(schedule, lr_decay, final):
+    lrs, optimizers = [], []
+    opt_step = torch.optim.AdamW.step
+
+    def spy(self, *a, **k):
+        lrs.append(self.param_groups[0]["lr"])
+        optimizers.append(self)
+        return opt_step(self, *a, **k)
+
+    net = make_net()
+    torch.optim.AdamW.step = spy
+    try:
+        # 29 examples, batches of 10: steps=10 is 4 epochs of 3 steps, T = 12 steps
+        train(mse(net), net, regression_problem(), TrainConfig(steps=10, batch_size=10, lr=0.01,
+              schedule=schedule, lr_decay=lr_decay, progress=False), seed=0)
+    finally:
+        torch.optim.AdamW.step = opt_step
+    T = 12
+    assert len(lrs) == T and lrs[0] == 0.01
+    # the optimiser's rate after the last step: lr * lr_decay (float64 recurrences: 1e-12)
+    assert optimizers[-1].param_groups[0]["lr"] == pytest.approx(0.01 * final, rel=1e-12, abs=1e-15)
+    for t, lr in enumerate(lrs):
+        if schedule == "exponential":  # lr * lr_decay ** (t / T)
+            expected = 0.01 * final ** (t / T)
+        else:  # eta_min + (lr - eta_min) (1 + cos(pi t / T)) / 2
+            expected = 0.01 * final + 0.01 * (1 - final) * (1 + math.cos(math.pi * t / T)) / 2
+        assert lr == pytest.approx(expected, rel=1e-12, abs=1e-15), t
 
 
 # ------------------------------------------------------------ early stopping
@@ -112,7 +158,7 @@ def test_early_stopping_stops_after_patience_and_restores_the_best_weights():
         snapshots.append({k: v.clone() for k, v in net.state_dict().items()})
         return torch.tensor(next(scripted))
 
-    cfg = TrainConfig(epochs=20, batch_size=64, validation=0.3, patience=2, progress=False)
+    cfg = TrainConfig(steps=20, batch_size=64, validation=0.3, patience=2, progress=False)
     run = train(mse(net), net, data, cfg, seed=0, val_loss_fn=val_loss)
     # the validation set (9 examples) is one batch: one val_loss call per epoch
     assert run.stopped_early and run.epochs == 5 and run.best_epoch == 2
@@ -125,7 +171,7 @@ def test_early_stopping_stops_after_patience_and_restores_the_best_weights():
 def test_ema_weights_are_the_final_weights_without_validation():
     data = regression_problem()
     net, shadow = make_net(), make_net()
-    cfg = TrainConfig(epochs=2, batch_size=10, ema_decay=0.8, progress=False)
+    cfg = TrainConfig(steps=6, batch_size=10, ema_decay=0.8, progress=False)
     live = {}
 
     def loss(batch):
@@ -153,6 +199,92 @@ def test_ema_weights_are_the_final_weights_without_validation():
     assert not torch.equal(net[0].weight, live["0.weight"])
 
 
+# ----------------------------------------------------- divergence warnings
+
+
+class Centre(nn.Module):
+    """theta in R^3 for the quadratic loss mean over the batch of ||x - theta||^2."""
+
+    def __init__(self, start=0.1):
+        super().__init__()
+        self.theta = nn.Parameter(torch.full((3,), start))
+
+
+def quadratic(m):
+    return lambda batch: (batch - m.theta).pow(2).sum(-1).mean()
+
+
+def test_a_diverging_quadratic_warns_that_the_training_loss_rose():
+    data = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
+    # AdamW's decoupled decay multiplies theta by 1 - lr * weight_decay = -2 at every step
+    m = Centre()
+    cfg = TrainConfig(steps=40, batch_size=10, lr=10.0, weight_decay=0.3, schedule="constant",
+                      progress=False)
+    with pytest.warns(UserWarning, match=r"training loss rose: the mean loss per example of the last "
+                                         r"epoch is [0-9.e+]+ against [0-9.e+]+ in the first \(epochs "
+                                         r"7-9 all above .*Lower the learning rate \(got lr=10; try "
+                                         r"lr=1\) or pass grad_clip=1.0"):
+        run = train(quadratic(m), m, data, cfg, seed=0)
+    assert run.train_loss[-1] > 1e20  # the warning is about a real divergence
+    # the same problem at a sane rate is quiet (warnings are errors in this suite)
+    m = Centre()
+    run = train(quadratic(m), m, data, TrainConfig(steps=40, batch_size=10, lr=0.01, schedule="constant",
+                                                   progress=False), seed=0)
+    assert run.train_loss[-1] < run.train_loss[0]
+
+
+def test_a_loss_blown_up_in_the_first_epoch_is_measured_against_the_initial_weights():
+    # deterministic loss ||theta - 1||^2 from theta = 0.9: 0.03 at the start; Adam's first
+    # steps of size lr = 10 throw theta far away, so every epoch's mean, the first's
+    # included, is huge and the loss comes down from there: only the start tells
+    m = Centre(start=0.9)
+
+    def loss(batch):
+        return (m.theta - 1.0).pow(2).sum() + 0.0 * batch.sum()
+
+    with pytest.warns(UserWarning, match=r"training loss rose: .* against 0.03 on the first batch at the "
+                                         r"initial weights \(over 3 times its magnitude; [0-9.e+]+ in "
+                                         r"the first epoch\).*worse than no training"):
+        run = train(loss, m, torch.zeros(40, 3), TrainConfig(steps=40, batch_size=10, lr=10.0,
+                                                               schedule="constant", progress=False), seed=0)
+    assert run.train_loss[-1] < run.train_loss[0] and run.train_loss[-1] > 0.09
+
+
+def scripted_validation(values):
+    it = iter(values)
+    return lambda batch: torch.tensor(next(it))
+
+
+@pytest.mark.parametrize("values, match", [
+    # ends above 3 times its best (1.0 after epoch 1)
+    ([5.0, 1.0, 1.5, 2.0, 4.0, 8.0],
+     r"validation loss diverged: 8 after the last epoch against its best 1 after epoch 1 \(over 3 "
+     r"times the best's magnitude\); the weights of epoch 1 were kept. Lower the learning rate"),
+    # rose at each of the last 5 checks, by 0.5 = 50% of the best
+    ([5.0, 1.0, 1.125, 1.25, 1.375, 1.5, 1.5625, 1.625],
+     r"validation loss grew steadily: it rose at each of the last 5 epochs, to 1.625 against its "
+     r"best 1 after epoch 1; the weights of epoch 1 were kept. Lower the learning rate"),
+])
+def test_a_diverging_validation_loss_warns(values, match):
+    net = make_net()
+    cfg = TrainConfig(steps=len(values), batch_size=64, validation=0.3, progress=False)
+    with pytest.warns(UserWarning, match=match):
+        run = train(mse(net), net, regression_problem(), cfg, seed=0, val_loss_fn=scripted_validation(values))
+    assert run.best_epoch == 1
+
+
+@pytest.mark.parametrize("values", [
+    [5.0, 1.0, 1.25, 1.125, 1.375, 1.25, 1.5, 1.375],  # overfitting noise: up and down
+    [5.0, 1.0, 1.015625, 1.03125, 1.046875, 1.0625, 1.078125],  # steady but 8% in all
+    [5.0, 1.0, 2.5, 2.75],  # 2.75 times the best
+])
+def test_a_validation_loss_that_only_wobbles_after_its_best_is_quiet(values):
+    net = make_net()
+    cfg = TrainConfig(steps=len(values), batch_size=64, validation=0.3, progress=False)
+    run = train(mse(net), net, regression_problem(), cfg, seed=0, val_loss_fn=scripted_validation(values))
+    np.testing.assert_array_equal(run.val_loss, values)
+
+
 # ---------------------------------------------------------------- NaN guard
 
 
@@ -167,7 +299,34 @@ def test_nonfinite_loss_stops_with_epoch_and_step():
         return value * float("nan") if calls["n"] == 7 else value
 
     with pytest.raises(NonFiniteLossError, match=r"became nan at epoch 1 \(of 5\), step 6 \(batch 2"):
-        train(loss, net, data, TrainConfig(epochs=5, batch_size=10, progress=False), seed=0)
+        train(loss, net, data, TrainConfig(steps=20, batch_size=10, progress=False), seed=0)
+
+
+def test_nonfinite_validation_loss_names_the_epoch_and_the_rows():
+    # the value of each row is its position in data; rows divisible by 3 turn NaN from
+    # the third validation check on
+    data = torch.arange(30.0)[:, None]
+    net = nn.Linear(1, 1)
+    checks = []
+
+    def val_loss(batch):
+        if batch.shape[0] > 1:
+            checks.append(batch[:, 0].long().tolist())
+        bad = (batch[:, 0] % 3 == 0) & (len(checks) >= 3)
+        return torch.where(bad, torch.tensor(float("nan")), net(batch)[:, 0].pow(2)).mean()
+
+    cfg = TrainConfig(steps=8, batch_size=64, lr=1e-3, validation=0.3, progress=False)
+    with pytest.raises(NonFiniteLossError) as info:
+        train(lambda b: net(b).pow(2).mean(), net, data, cfg, seed=0, val_loss_fn=val_loss)
+    rows = checks[0]  # the 9 validation examples, one batch
+    bad = [r for r in rows if r % 3 == 0]
+    assert len(rows) == 9 and len(checks) == 3 and bad
+    assert str(info.value).startswith(
+        f"validation loss became nan at epoch 2 (of 8) in the batch of validation rows {rows} "
+        f"(positions along the first axis of data); rows {bad} give a non-finite loss on their own."
+    )
+    assert "best-weight selection and early stopping" in str(info.value)
+    assert "check those examples of data for NaN" in str(info.value)
 
 
 def test_nonfinite_elbo_names_the_pyro_site():
@@ -178,11 +337,11 @@ def test_nonfinite_elbo_names_the_pyro_site():
     x[3, 0, 0, 0] = 3e38  # squared error overflows in the likelihood of x
     loss = ELBOLoss(vae.model, vae.guide, num_data=6)
     with pytest.raises(NonFiniteLossError, match=r"epoch 0 .*step 0 .*site '(x|z)'"):
-        train(loss, vae.net, x, TrainConfig(epochs=1, batch_size=6, progress=False), seed=0)
+        train(loss, vae.net, x, TrainConfig(steps=1, batch_size=6, progress=False), seed=0)
 
 
 def test_config_errors_say_how_to_fix():
-    with pytest.raises(ValueError, match="schedule must be one of 'constant', 'cosine', 'onecycle'"):
+    with pytest.raises(ValueError, match="schedule must be one of 'constant', 'cosine', 'exponential', 'onecycle'"):
         TrainConfig(schedule="linear")
     with pytest.raises(ValueError, match="patience=5 needs a validation set.*validation=0.1"):
         TrainConfig(patience=5)
@@ -215,7 +374,7 @@ def crash_after(loss_fn, calls):
 
 def test_resume_gives_exactly_the_uninterrupted_run(tmp_path):
     data = regression_problem(n=50)
-    cfg = dict(epochs=6, batch_size=8, lr=0.02, schedule="onecycle", validation=0.2,
+    cfg = dict(steps=30, batch_size=8, lr=0.02, schedule="onecycle", validation=0.2,
                ema_decay=0.9, grad_clip=1.0, progress=False)
     # batch norm (buffers), noise (RNG), EMA, onecycle schedule and validation all in play
     ref = make_net(batch_norm=True)
@@ -242,7 +401,7 @@ def test_resume_of_a_pyro_elbo_run_is_exact(tmp_path):
     from probmodels.models.vae import VAE
 
     x = (torch.rand(30, 1, 2, 2, generator=torch.Generator().manual_seed(0)) > 0.5).float()
-    cfg = dict(epochs=4, batch_size=10, progress=False)
+    cfg = dict(steps=12, batch_size=10, progress=False)
 
     def fresh(seed):
         torch.manual_seed(seed)
@@ -266,9 +425,9 @@ def test_resume_with_other_options_is_refused(tmp_path):
     data = regression_problem()
     net = make_net()
     ckpt = tmp_path / "c.pt"
-    train(mse(net), net, data, TrainConfig(epochs=2, batch_size=10, progress=False, checkpoint=ckpt), seed=0)
+    train(mse(net), net, data, TrainConfig(steps=6, batch_size=10, progress=False, checkpoint=ckpt), seed=0)
     with pytest.raises(ValueError, match="Resume with the same options"):
-        train(mse(net), net, data, TrainConfig(epochs=3, batch_size=10, progress=False), seed=0, resume=ckpt)
+        train(mse(net), net, data, TrainConfig(steps=9, batch_size=10, progress=False), seed=0, resume=ckpt)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         train(mse(net), net, data, TrainConfig(progress=False), seed=0, resume=tmp_path / "none.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
@@ -279,7 +438,7 @@ def test_resume_with_other_options_is_refused(tmp_path):
 # ----------------------------------------------------------- data parallel
 
 
-DDP_CONFIG = dict(epochs=3, batch_size=8, lr=0.05, schedule="cosine", grad_clip=5.0, progress=False)
+DDP_CONFIG = dict(steps=12, batch_size=8, lr=0.05, schedule="cosine", grad_clip=5.0, progress=False)
 
 # A rank killed by a signal is a C++ abort inside torch's gloo backend, never a Python
 # error of ours (those exit with code 1 and a traceback). Such an abort ("terminate
@@ -354,7 +513,8 @@ import torch
 import torch.distributed as dist
 sys.path.insert(0, {tests!r})
 from test_train import DDP_CONFIG, make_net, mse, regression_problem
-from probmodels.train import TrainConfig, train
+from probmodels.infer.config import TrainConfig
+from probmodels.infer.train import train
 
 torch.set_num_threads(1)
 dist.init_process_group("gloo")  # rank, world size and address come from torchrun
@@ -381,7 +541,7 @@ def _torchrun_two_ranks(script_text, tmp_path):
     import sys
     from pathlib import Path
 
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
            "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     report = []
@@ -427,7 +587,7 @@ def test_training_started_by_torchrun_matches_one_process(tmp_path):
 
 
 def test_resolve_device_defaults_and_errors(monkeypatch):
-    from probmodels.train import resolve_device
+    from probmodels.infer.runtime import resolve_device
 
     assert resolve_device(None) == torch.device("cpu")
     assert resolve_device("cpu") == torch.device("cpu")
@@ -440,17 +600,19 @@ def test_resolve_device_defaults_and_errors(monkeypatch):
 
 def test_resolve_device_in_an_nccl_process_group_is_the_local_rank_gpu(monkeypatch):
     """What torchrun sets up on a GPU node: LOCAL_RANK picks the device (no GPU needed here)."""
-    import probmodels.train as train_module
+    import torch.distributed as dist
 
-    monkeypatch.setattr(train_module.dist, "is_initialized", lambda: True)
-    monkeypatch.setattr(train_module.dist, "get_backend", lambda *a: "nccl")
+    from probmodels.infer.runtime import resolve_device
+
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_backend", lambda *a: "nccl")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setenv("LOCAL_RANK", "3")
-    assert train_module.resolve_device(None) == torch.device("cuda", 3)
-    assert train_module.resolve_device("cuda") == torch.device("cuda", 3)
-    assert train_module.resolve_device("cuda:1") == torch.device("cuda", 1)  # explicit index wins
-    monkeypatch.setattr(train_module.dist, "get_backend", lambda *a: "gloo")
-    assert train_module.resolve_device(None) == torch.device("cpu")
+    assert resolve_device(None) == torch.device("cuda", 3)
+    assert resolve_device("cuda") == torch.device("cuda", 3)
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)  # explicit index wins
+    monkeypatch.setattr(dist, "get_backend", lambda *a: "gloo")
+    assert resolve_device(None) == torch.device("cpu")
 
 
 def test_model_fits_name_the_missing_gpu(monkeypatch):
@@ -460,7 +622,7 @@ def test_model_fits_name_the_missing_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     x = (torch.rand(20, 1, 8, 8) > 0.5).float()
     with pytest.raises(ValueError, match="asks for a GPU"):
-        VAE(input_shape=(1, 8, 8), latent_dim=2).fit(x, epochs=1, seed=0, device="cuda", progress=False)
+        VAE(input_shape=(1, 8, 8), latent_dim=2).fit(x, steps=1, seed=0, device="cuda", progress=False)
     with pytest.raises(ValueError, match="asks for a GPU"):
         DDPM(data_shape=(2,), timesteps=10).fit(torch.randn(20, 2), steps=1, seed=0, device="cuda",
                                                 progress=False)
@@ -474,16 +636,16 @@ def test_checkpoint_never_replaces_an_existing_file_unless_it_is_resumed(tmp_pat
     user_file = tmp_path / "weights.pt"
     user_file.write_text("my precious weights")
     with pytest.raises(FileExistsError, match="already exists and this run would replace it.*resume="):
-        train(mse(make_net()), make_net(), data, TrainConfig(epochs=1, progress=False, checkpoint=user_file),
+        train(mse(make_net()), make_net(), data, TrainConfig(steps=1, progress=False, checkpoint=user_file),
               seed=0)
     assert user_file.read_text() == "my precious weights"
     # an earlier run's checkpoint is saved work too; resuming that same file may update it
     ckpt = tmp_path / "run.pt"
     net = make_net()
-    train(mse(net), net, data, TrainConfig(epochs=2, batch_size=10, progress=False, checkpoint=ckpt), seed=0)
+    train(mse(net), net, data, TrainConfig(steps=6, batch_size=10, progress=False, checkpoint=ckpt), seed=0)
     with pytest.raises(FileExistsError):
-        train(mse(net), net, data, TrainConfig(epochs=2, batch_size=10, progress=False, checkpoint=ckpt), seed=0)
-    run = train(mse(net), net, data, TrainConfig(epochs=2, batch_size=10, progress=False, checkpoint=ckpt),
+        train(mse(net), net, data, TrainConfig(steps=6, batch_size=10, progress=False, checkpoint=ckpt), seed=0)
+    run = train(mse(net), net, data, TrainConfig(steps=6, batch_size=10, progress=False, checkpoint=ckpt),
                 seed=0, resume=ckpt)
     assert run.resumed_from_epoch == 2
 
@@ -497,18 +659,18 @@ def test_a_missing_checkpoint_folder_fails_before_the_first_epoch(tmp_path):
         return mse(net)(batch)
 
     with pytest.raises(FileNotFoundError, match="the folder .*nope.* does not exist"):
-        train(loss, net, regression_problem(), TrainConfig(epochs=3, checkpoint=tmp_path / "nope" / "c.pt",
+        train(loss, net, regression_problem(), TrainConfig(steps=3, checkpoint=tmp_path / "nope" / "c.pt",
                                                            progress=False), seed=0)
     assert calls == []
     with pytest.raises(IsADirectoryError, match="is a folder"):
-        train(loss, net, regression_problem(), TrainConfig(epochs=1, checkpoint=tmp_path, progress=False), seed=0)
+        train(loss, net, regression_problem(), TrainConfig(steps=1, checkpoint=tmp_path, progress=False), seed=0)
 
 
 def test_resume_refuses_other_data_and_another_fingerprint(tmp_path):
     data = regression_problem()
     ckpt = tmp_path / "run.pt"
     net = make_net()
-    cfg = TrainConfig(epochs=2, batch_size=10, progress=False, checkpoint=ckpt)
+    cfg = TrainConfig(steps=6, batch_size=10, progress=False, checkpoint=ckpt)
     train(mse(net), net, data, cfg, seed=0, fingerprint={"model": "A", "width": (8,)})
     other = data.clone()
     other[3, 1] += 1.0
@@ -533,7 +695,7 @@ def test_train_restores_the_callers_random_states():
         random.seed(user_seed)
         np.random.seed(user_seed)
         torch.manual_seed(user_seed)
-        train(noisy_mse(net), net, regression_problem(), TrainConfig(epochs=1, progress=False), seed=0)
+        train(noisy_mse(net), net, regression_problem(), TrainConfig(steps=1, progress=False), seed=0)
         draws.append((random.random(), float(np.random.rand()), float(torch.rand(()))))
         assert draws[-1] == expected
     assert draws[0] != draws[1]
@@ -548,13 +710,13 @@ def test_batch_norm_gets_no_batch_of_one():
         sizes.append(batch.shape[0])
         return mse(net)(batch)
 
-    run = train(loss, net, regression_problem(), TrainConfig(epochs=2, batch_size=7, progress=False), seed=0)
+    run = train(loss, net, regression_problem(), TrainConfig(steps=8, batch_size=7, progress=False), seed=0)
     assert sizes == [7, 7, 7, 8] * 2 and run.steps == 8
     # without batch norm the batch of one stays (plain minibatching)
     sizes.clear()
     plain = make_net()
     train(lambda b: sizes.append(b.shape[0]) or mse(plain)(b), plain, regression_problem(),
-          TrainConfig(epochs=1, batch_size=7, progress=False), seed=0)
+          TrainConfig(steps=5, batch_size=7, progress=False), seed=0)
     assert sizes == [7, 7, 7, 7, 1]
     with pytest.raises(ValueError, match="batch norm, which cannot normalise a batch of one"):
         train(mse(net), net, regression_problem(n=2), TrainConfig(validation=0.5, progress=False), seed=0)
@@ -575,7 +737,7 @@ def test_ema_averages_batch_norm_statistics_with_the_weights():
 
     torch.optim.AdamW.step = spy
     try:
-        train(mse(net), net, data, TrainConfig(epochs=3, batch_size=10, ema_decay=0.7, progress=False), seed=0)
+        train(mse(net), net, data, TrainConfig(steps=12, batch_size=10, ema_decay=0.7, progress=False), seed=0)
     finally:
         torch.optim.AdamW.step = opt_step
     for name, s in shadow.state_dict().items():
@@ -611,10 +773,10 @@ def test_every_rank_stops_when_rank_0_cannot_write_its_checkpoint(tmp_path):
 
 
 def test_data_fingerprint_hashes_any_dtype_by_its_bytes():
-    from probmodels.train import _data_fingerprint
+    from probmodels.infer._checkpoint import data_fingerprint
 
     x = torch.randn(5, 3)
-    a, b = _data_fingerprint(x.bfloat16()), _data_fingerprint(x)
+    a, b = data_fingerprint(x.bfloat16()), data_fingerprint(x)
     assert a["dtype"] == "bfloat16" and b["dtype"] == "float32" and a["blake2b"] != b["blake2b"]
     import hashlib
     assert b["blake2b"] == hashlib.blake2b(x.numpy().tobytes(), digest_size=16).hexdigest()

@@ -13,9 +13,11 @@ from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
 from scipy import special, stats
 
 import probmodels as pm
-from probmodels.models.vae import VAE, VAEFit, _TracedELBOLoss
+from probmodels.infer.train import ELBOLoss
+from probmodels.infer.traced import TracedELBOLoss as _TracedELBOLoss
+from probmodels.models.vae import VAE, VAEFit
 from probmodels.report.vae import binarized_digits as _binarized_digits
-from probmodels.results import load
+from probmodels.models import load
 
 # ---------------------------------------------------------------- exact ELBO
 
@@ -74,7 +76,7 @@ def test_trace_elbo_equals_the_elbo_computed_by_hand():
     assert float(loss.detach()) == pytest.approx(expected, rel=1e-5)
     # ELBOLoss is that divided by N: the mean negative ELBO per image of the batch
     pyro.set_rng_seed(3)
-    per_image = pm.train.ELBOLoss(vae.model, vae.guide, N, elbo=Trace_ELBO())(X_TINY)
+    per_image = ELBOLoss(vae.model, vae.guide, N, elbo=Trace_ELBO())(X_TINY)
     assert float(per_image.detach()) == pytest.approx(-np.mean(log_px + log_pz - log_qz), rel=1e-5)
 
 
@@ -140,12 +142,13 @@ def test_traced_loss_equals_the_eager_pyro_loss_bit_for_bit(analytic_kl):
 
 
 def test_jit_fit_equals_eager_fit_and_resumes_exactly(tmp_path):
-    from probmodels.train import TrainConfig, train
+    from probmodels.infer.config import TrainConfig
+    from probmodels.infer.train import train
 
     x, _ = _binarized_digits()
     # batch norm buffers (restored after tracing), validation and a last batch of 10
     kwargs = dict(architecture="conv", channels=(4, 8), norm="batch", upsample="nearest")
-    opts = dict(epochs=3, batch_size=32, seed=2, progress=False)
+    opts = dict(steps=9, batch_size=32, seed=2, progress=False)  # 90 train -> 3 batches, 3 epochs
     fits = [VAE((1, 8, 8), 2, **kwargs).fit(x[:100], jit=jit, **opts) for jit in (True, False)]
     np.testing.assert_array_equal(fits[0].losses, fits[1].losses)
     np.testing.assert_array_equal(fits[0].val_losses, fits[1].val_losses)
@@ -155,7 +158,7 @@ def test_jit_fit_equals_eager_fit_and_resumes_exactly(tmp_path):
 
     # interrupted in epoch 2 and resumed from the checkpoint: the uninterrupted run exactly
     data = torch.as_tensor(x[:60])
-    cfg = dict(epochs=3, batch_size=16, validation=0.2, progress=False)
+    cfg = dict(steps=9, batch_size=16, validation=0.2, progress=False)  # 48 train -> 3 batches, 3 epochs
 
     def fresh(seed):
         torch.manual_seed(seed)
@@ -320,7 +323,7 @@ def test_conv_vae_with_batch_norm_saves_and_loads_its_running_statistics(tmp_pat
     x, _ = _binarized_digits()
     vae = VAE((1, 8, 8), latent_dim=2, architecture="conv", channels=(4, 8), norm="batch",
               upsample="nearest")
-    fit = vae.fit(x[:96], epochs=2, batch_size=32, validation=None, seed=0, progress=False)
+    fit = vae.fit(x[:96], steps=6, batch_size=32, validation=None, seed=0, progress=False)  # 2 epochs
     state = fit.vae.net.state_dict()
     running = [k for k in state if k.endswith("running_mean")]
     assert running and all(state[k].abs().sum() > 0 for k in running)  # updated by training
@@ -334,7 +337,7 @@ def test_fit_is_reproducible_from_its_seed_and_leaves_the_model_untouched():
     x, _ = _binarized_digits()
     vae = VAE((1, 8, 8), latent_dim=2, hidden=(16,), likelihood="continuous_bernoulli")
     before = {k: v.clone() for k, v in vae.net.state_dict().items()}
-    fits = [vae.fit(x[:64], epochs=2, batch_size=32, seed=3, progress=False) for _ in range(2)]
+    fits = [vae.fit(x[:64], steps=4, batch_size=32, seed=3, progress=False) for _ in range(2)]  # 2 epochs
     torch.manual_seed(123)  # global state does not matter
     np.testing.assert_array_equal(fits[0].losses, fits[1].losses)
     np.testing.assert_array_equal(fits[0].reconstruct(x[:4]), fits[1].reconstruct(x[:4]))
@@ -347,24 +350,24 @@ def test_fit_is_reproducible_from_its_seed_and_leaves_the_model_untouched():
 def test_wrong_shape_is_rejected_with_the_expected_shape():
     vae = VAE((1, 8, 8), latent_dim=2, hidden=(8,))
     with pytest.raises(ValueError, match=r"x must have shape \(data, 1, 8, 8\) or \(data, 8, 8\).*got shape \(10, 64\).*reshape"):
-        vae.fit(np.zeros((10, 64)), epochs=1, progress=False)
+        vae.fit(np.zeros((10, 64)), steps=1, progress=False)
 
 
 def test_values_outside_unit_interval_are_rejected_for_bernoulli():
     images, _ = pm.datasets.load_digits()
     vae = VAE((1, 8, 8), latent_dim=2, hidden=(8,))
     with pytest.raises(ValueError, match=r"must lie in \[0, 1\] for likelihood='bernoulli', got values in \[0, 16\].*images >= 8"):
-        vae.fit(images[:20], epochs=1, progress=False)
+        vae.fit(images[:20], steps=1, progress=False)
     # fractions in [0, 1] are legal but suspicious for a Bernoulli
     with pytest.warns(UserWarning, match="binary data check"):
-        vae.fit(images[:20] / 16.0, epochs=1, validation=None, progress=False)
+        vae.fit(images[:20] / 16.0, steps=1, validation=None, progress=False)
 
 
 def test_nan_is_rejected():
     x = np.zeros((12, 1, 8, 8))
     x[3, 0, 2, 2] = np.nan
     with pytest.raises(ValueError, match=r"x must contain only finite values, got 1 NaN.*\(3, 0, 2, 2\)"):
-        VAE((1, 8, 8), latent_dim=2).fit(x, epochs=1, progress=False)
+        VAE((1, 8, 8), latent_dim=2).fit(x, steps=1, progress=False)
 
 
 @pytest.mark.parametrize("latent_dim", [0, -3])
@@ -396,7 +399,7 @@ def test_decode_takes_tensors_that_need_grad_and_fit_leaves_the_global_rng_alone
     torch.manual_seed(123)
     expected = torch.rand(())
     torch.manual_seed(123)
-    fit = vae.fit(x, epochs=1, validation=None, seed=0, progress=False)
+    fit = vae.fit(x, steps=1, validation=None, seed=0, progress=False)
     assert torch.equal(torch.rand(()), expected)
     z = torch.zeros(3, 2, requires_grad=True)
     np.testing.assert_array_equal(fit.decode(z), fit.decode(np.zeros((3, 2))))
@@ -405,7 +408,7 @@ def test_decode_takes_tensors_that_need_grad_and_fit_leaves_the_global_rng_alone
 def test_resume_refuses_a_checkpoint_of_another_vae(tmp_path):
     x = (np.random.default_rng(0).random((40, 1, 4, 4)) > 0.5).astype(np.float32)
     ckpt = tmp_path / "vae.pt"
-    kw = dict(epochs=1, validation=None, seed=0, progress=False)
+    kw = dict(steps=1, validation=None, seed=0, progress=False)
     VAE((1, 4, 4), 2, hidden=(8,)).fit(x, checkpoint=str(ckpt), **kw)
     with pytest.raises(ValueError, match=r"another run: .*likelihood='bernoulli' then, 'continuous_bernoulli' now"):
         VAE((1, 4, 4), 2, "continuous_bernoulli", hidden=(8,)).fit(x, resume=str(ckpt), **kw)
@@ -426,7 +429,7 @@ def test_float64_default_dtype_fits_and_runs_every_method(likelihood, architectu
     torch.set_default_dtype(torch.float64)
     try:
         vae = VAE((1, 4, 4), 2, likelihood, architecture, hidden=(8,), channels=(4,))
-        fit = vae.fit(x, epochs=2, batch_size=16, seed=0, progress=False, jit=jit)
+        fit = vae.fit(x, steps=6, batch_size=16, seed=0, progress=False, jit=jit)  # 36 train: 2 epochs
         assert fit.vae.dtype == torch.float64 and np.isfinite(fit.losses).all()
         ev = fit.evaluate(x[:5], num_samples=4)
         assert np.isfinite([ev["elbo"], ev["log_likelihood"]]).all()
@@ -445,7 +448,7 @@ def test_float64_default_dtype_fits_and_runs_every_method(likelihood, architectu
 
 def test_a_float32_file_loads_into_a_float64_session_with_the_same_numbers(tmp_path):
     x = _tiny_binary()
-    fit = VAE((1, 4, 4), 2, hidden=(8,)).fit(x, epochs=2, batch_size=16, seed=0, progress=False)
+    fit = VAE((1, 4, 4), 2, hidden=(8,)).fit(x, steps=6, batch_size=16, seed=0, progress=False)
     path = fit.save(tmp_path / "vae32")
     # evaluate(x[:2], num_samples=3) draws 3 * 2 * K = 12 normals and sample(3) 6: below 16
     # values torch's CPU randn gives the same normals in float32 and float64 (to float32
@@ -473,7 +476,7 @@ def test_a_float32_file_loads_into_a_float64_session_with_the_same_numbers(tmp_p
 
 
 def test_load_leaves_the_global_torch_rng_alone(tmp_path):
-    fit = VAE((1, 4, 4), 2, hidden=(8,)).fit(_tiny_binary(), epochs=1, validation=None, seed=0,
+    fit = VAE((1, 4, 4), 2, hidden=(8,)).fit(_tiny_binary(), steps=1, validation=None, seed=0,
                                              progress=False)
     path = fit.save(tmp_path / "vae")
     torch.manual_seed(0)

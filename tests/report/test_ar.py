@@ -37,7 +37,7 @@ def report(tmp_path_factory):
 
 
 def _chosen_order(markdown: str) -> int:
-    match = re.search(r"Chosen: AR\((\d+)\)\*\* by `comparison.best`", markdown)
+    match = re.search(r"Chosen: AR\((\d+)\)\*\* by `comparison.best`, the one-standard-error rule", markdown)
     assert match, "the section does not state the chosen order and its rule"
     return int(match.group(1))
 
@@ -45,9 +45,9 @@ def _chosen_order(markdown: str) -> int:
 def test_section_writes_every_listed_file(report):
     root, section = report
     linked = set(re.findall(r"\]\((ar/[^)]+)\)", section.markdown))
+    # the default (exact) fit has no loss history, so no loss.png
     expected = {"ar/order_comparison.csv", "ar/summary.csv", "ar/forecast.csv",
-                "ar/phi_intervals.png", "ar/forecast.png", "ar/loss.png",
-                "ar/posterior.nc", "ar/fit.npz"}
+                "ar/phi_intervals.png", "ar/forecast.png", "ar/posterior.nc", "ar/fit.npz"}
     assert linked == expected
     assert {str(f) for f in section.files} == expected
     on_disk = {f"ar/{p.name}" for p in (root / "ar").iterdir()}
@@ -66,10 +66,13 @@ def test_chosen_order_matches_netcdf_and_comparison(report):
     assert list(table.index) == sorted(table.index, key=lambda m: table.loc[m, "rank"])
     assert set(table.index) == {"AR(1)", "AR(2)", "AR(3)"}
     assert f"AR({order})" in table.index
-    # every order's k-hat is in the table and shown beside its LOO
-    assert table["khat"].notna().all()
+    # each order's reliability is in the table and shown beside its LOO
+    assert table["max_pareto_k"].notna().all()
     header = next(line for line in section.markdown.splitlines() if line.startswith("| model |"))
-    assert "| khat |" in header and "| dse |" in header
+    assert "| max_pareto_k |" in header and "| dse |" in header and "| warning |" in header
+    # the reason given is the comparison's own, naming the chosen order
+    assert re.search(rf"rule on the reliable\nfits: AR\({order}\) (has the highest|is the simplest)",
+                     section.markdown)
     posterior = _group(root / "ar" / "posterior.nc", "posterior")
     assert posterior["phi"].sizes["lag"] == order
     np.testing.assert_array_equal(posterior["lag"].values, np.arange(1, order + 1))

@@ -1,12 +1,11 @@
 """The helpers every demo section shares: tables, figures, the section folder, the choice note."""
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from probmodels.report import SectionFolder, choice_note, markdown_table, save_figure
+from probmodels.report import SectionFolder, markdown_table, save_figure
 from probmodels.report._base import DPI
 
 
@@ -39,20 +38,3 @@ def test_save_figure_writes_a_png_of_the_stated_size_without_pyplot(tmp_path):
     assert plt.get_fignums() == before
     height, width = imread(tmp_path / "f.png").shape[:2]
     assert (width, height) == (4 * DPI, 2 * DPI)
-
-
-def _comparison(khat_top):
-    return pd.DataFrame({"elpd_diff": [0.0, 0.8, 9.0], "dse": [0.0, 1.5, 3.0],
-                         "khat": [khat_top, 0.2, 0.1]}, index=["K=3", "K=2", "K=1"])
-
-
-def test_choice_note_is_empty_when_the_choice_is_the_loo_top():
-    assert choice_note(_comparison(0.3), "K=3") == ""
-
-
-def test_choice_note_gives_the_numbers_that_separate_the_choice_from_the_top():
-    note = choice_note(_comparison(0.91), "K=2")
-    assert "PSIS-LOO alone ranks K=3 first" in note
-    assert "trails it by 0.80 nats" in note and "difference of 1.50" in note
-    assert "K=3's fit has k-hat 0.91" in note
-    assert "k-hat" not in choice_note(_comparison(np.nan), "K=2")

@@ -28,13 +28,17 @@ def test_chosen_k_is_comparison_best_and_is_the_saved_fit(report):
     import probmodels as pm
 
     root, section = report
-    match = re.search(r"\*\*Chosen: K = (\d+)\*\* by `comparison.best`: the simplest K", section.markdown)
+    match = re.search(r"\*\*Chosen: K = (\d+)\*\* by `comparison.best`, the one-standard-error rule "
+                      r"on the reliable\nfits: K=(\d+) (has the highest|is the simplest)", section.markdown)
     assert match, "the section does not state the chosen K and its rule"
     K = int(match.group(1))
+    assert int(match.group(2)) == K
     table = pd.read_csv(root / "gmm" / "component_comparison.csv", index_col=0)
     assert set(table.index) == {"K=1", "K=2", "K=3"}
     assert f"K={K}" in table.index
-    assert {"khat", "dse", "warning", "bic"} <= set(table.columns)
+    assert {"khat", "max_pareto_k", "dse", "warning", "bic"} <= set(table.columns)
+    # the chosen K's LOO is reliable (the rule leaves out the others unless none is)
+    assert not table.loc[f"K={K}", "warning"] or table["warning"].all()
     fit = pm.load(root / "gmm" / "fit.npz")
     assert fit.gmm.n_components == K
     summary = pd.read_csv(root / "gmm" / "summary.csv", index_col=0)

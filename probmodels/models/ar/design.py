@@ -22,7 +22,7 @@ from pyro.distributions.torch_distribution import ExpandedDistribution
 import torch
 
 __all__ = ["DTYPE", "Design", "centred_prior", "completed", "design", "gaussian_prior", "lag_matrix",
-           "recurse"]
+           "recurse", "stationary"]
 
 DTYPE = torch.float64
 
@@ -189,3 +189,24 @@ def recurse(mu: torch.Tensor, phi: torch.Tensor, u: torch.Tensor, init: torch.Te
         out.append(y_t)
         lags = torch.cat([y_t.unsqueeze(-1), lags[..., :-1]], dim=-1)
     return torch.stack(out, dim=-2)
+
+
+def stationary(phi: np.ndarray) -> np.ndarray:
+    r"""Whether each coefficient vector ``phi`` ``(..., p)`` gives a stationary AR(p).
+
+    Stationary means every root of ``1 - sum_i phi_i z^i`` lies outside the unit circle.
+    Tested by the step-down (backward Levinson-Durbin) recursion: the process is
+    stationary exactly when every partial autocorrelation :math:`\kappa_k = \phi^{(k)}_k`
+    has :math:`|\kappa_k| < 1`, with
+    :math:`\phi^{(k-1)}_i = (\phi^{(k)}_i + \kappa_k \phi^{(k)}_{k-i}) / (1 - \kappa_k^2)`;
+    vectorised, ``O(p^2)`` a vector, no eigenvalues.
+    """
+    a = np.array(phi, dtype=np.float64, copy=True)
+    ok = np.ones(a.shape[:-1], dtype=bool)
+    for k in range(a.shape[-1], 0, -1):
+        kappa = a[..., k - 1]
+        ok &= np.abs(kappa) < 1.0
+        if k > 1:
+            denom = np.where(ok, 1.0 - kappa * kappa, 1.0)[..., None]
+            a = (a[..., : k - 1] + kappa[..., None] * a[..., k - 2::-1]) / denom
+    return ok

@@ -363,6 +363,56 @@ class BayesianAR(Model):
         return run_fit(self, data, method=method, seed=seed, progress=progress,
                        num_threads=num_threads, device=device, options=options)
 
+    def fit_many(self, df, *, id_col: str = "unique_id", time_col: str = "ds", target_col: str = "y",
+                 client=None, seed: int | None = None, progress: bool | None = None,
+                 num_threads: int | None = 1, num_samples: int = 1000, hdi_prob: float = 0.94,
+                 chunk_size: int = 256, errors: str = "raise"):
+        """Fit thousands of series of a long table, each with its exact posterior.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            One row per (series, time): columns ``id_col``, ``time_col``, ``target_col``.
+            Each series has its own length, start and regular step (dates, periods,
+            integers or decimal years); gaps in its time labels and NaN values are
+            missing values, modelled as unknowns (imputed by data augmentation).
+        client : dask.distributed.Client, optional
+            Map the chunks on this cluster; ``None`` fits here. The result is the same.
+        seed : int, optional
+            One seed for all series (each series' stream is keyed by its id, so the
+            result does not depend on the chunking or the workers); drawn and recorded
+            when omitted.
+        progress, num_threads
+            As in :meth:`fit` (``num_threads``: torch threads per chunk).
+        num_samples : int, default 1000
+            Posterior draws per series (summarised, not kept).
+        hdi_prob : float, default 0.94
+            Mass of the HDI columns.
+        chunk_size : int, default 256
+            Series per chunk: memory is bounded by one chunk's draws per worker.
+        errors : {"raise", "skip"}
+            A bad series (duplicate times, a non-numeric or constant ``y``, an
+            irregular or unsortable time column, all missing, fewer than
+            ``hold_back + 2`` observed values) raises before any fitting, naming it;
+            ``"skip"`` fits the others and lists the bad ones in ``fit.skipped``.
+
+        Returns
+        -------
+        ManyARFit
+            ``summary()`` (rows ``(unique_id, parameter)``), ``forecast(steps)``,
+            ``stationarity()``, ``flagged()``, ``fit_one(id)``, ``to_arviz(id)``, ``save``.
+
+        Raises
+        ------
+        ValueError
+            A missing column, a bad series (with ``errors="raise"``), or a prior with a
+            per-series axis (which cannot be matched to the ids).
+        """
+        return result_class("BayesianAR.fit_many").fit(
+            self, df, id_col=id_col, time_col=time_col, target_col=target_col, client=client,
+            seed=seed, progress=progress, num_threads=num_threads, num_samples=num_samples,
+            hdi_prob=hdi_prob, chunk_size=chunk_size, errors=errors)
+
     def default_config(self, method: str):
         return {"exact": ExactConfig, "svi": ARSVIConfig, "nuts": NUTSConfig}[method]()
 
@@ -412,8 +462,8 @@ class BayesianAR(Model):
             order_ = np.lexsort((index[:, 1], index[:, 0]))
             draws["y_missing"] = np.concatenate([r.missing for r in results], 1)[None][..., order_]
             extras["missing_index"] = index[order_]
-            diagnostics["gibbs_min_ess"] = min(r.diagnostics["ess"] for r in results if "ess" in r.diagnostics)
-            diagnostics["gibbs_max_rhat"] = max(r.diagnostics["rhat"] for r in results if "rhat" in r.diagnostics)
+            diagnostics["gibbs_min_ess"] = min(r.diagnostics["ess"] for r in results if "gibbs" in r.diagnostics)
+            diagnostics["gibbs_max_rhat"] = max(r.diagnostics["rhat"] for r in results if "gibbs" in r.diagnostics)
         khats = [r.diagnostics["khat"] for r in results if "khat" in r.diagnostics]
         if khats:
             diagnostics["khat"] = float(np.max(khats))

@@ -29,9 +29,10 @@ import numpy as np
 import pyro
 import pyro.distributions as dist
 import torch
+from scipy import special
 
 from probmodels import _priors
-from probmodels.diagnostics import ess_bulk, psis_khat, psis_resample, rhat
+from probmodels.diagnostics import ess_bulk, psis_log_weights, psis_resample, rhat
 from probmodels.infer.runtime import seed_stream
 from probmodels.models.ar import exact, gibbs
 from probmodels.models.ar.design import DTYPE, gaussian_prior
@@ -60,13 +61,18 @@ class SeriesDraws:
 
 def series_rngs(seed: int, labels: Sequence[Any]) -> list[np.random.Generator]:
     """One generator per series, keyed by its label."""
-    return [np.random.default_rng(seed_stream(seed, "series", label)) for label in labels]
+    # keyed by the label as text: a DataFrame column 17 and a Series named 17 draw alike
+    return [np.random.default_rng(seed_stream(seed, "series", str(label))) for label in labels]
 
 
 def _surrogate(prior, shape: tuple[int, ...], seed: int) -> dist.Normal:
     """A Normal with the prior's median and 1.5 robust sds, batch ``shape`` (module docstring).
     The prior is sampled with its own batch shape (so a shared prior gives every series the
-    same surrogate, whichever series share the batch), from a fixed seed."""
+    same surrogate, whichever series share the batch), from a fixed seed. A Normal prior
+    (the default of mu, scaled to each series) is its own surrogate: the importance
+    weights then carry only the non-Gaussian sites."""
+    if isinstance(prior, dist.Normal):
+        return dist.Normal(prior.loc.expand(shape), prior.scale.expand(shape))
     state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)
@@ -168,7 +174,9 @@ def _importance_correct(results: list[SeriesDraws], priors, surrogates, rngs, nu
                  - surrogates["phi"].log_prob(phi_v).sum(-1)).numpy()               # (M, S)
     for s, r in enumerate(results):
         pick = psis_resample(log_w[:, s], rngs[s], num)
-        r.diagnostics["khat"] = psis_khat(log_w[:, s])
+        smoothed, khat = psis_log_weights(log_w[:, s])
+        # the effective size of the weighted proposals (Kish), at most 2 num
+        r.diagnostics.update(khat=khat, is_ess=float(1.0 / np.exp(special.logsumexp(2.0 * smoothed))))
         r.beta, r.sigma = r.beta[pick], r.sigma[pick]
         if r.missing.size:
             r.missing = r.missing[pick]

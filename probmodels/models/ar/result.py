@@ -18,7 +18,7 @@ import torch
 from probmodels import _priors
 from probmodels._validation import check_int
 from probmodels.data import TimeSeriesData, extend_index
-from probmodels.models.ar.design import DTYPE, recurse
+from probmodels.models.ar.design import DTYPE, recurse, stationary
 from probmodels.models.ar.model import BayesianAR
 from probmodels.results import FitResult, index_from_json, index_to_json
 
@@ -197,15 +197,9 @@ class ARFit(FitResult):
         """Posterior probability that the process is stationary.
 
         Stationary means every root of ``1 - sum_i phi_i z^i`` lies outside the
-        unit circle, i.e. every eigenvalue of the companion matrix lies inside it.
+        unit circle (:func:`~probmodels.models.ar.design.stationary`).
         """
-        phi = self._flat("phi")                                       # (N, S, p)
-        N, S, p = phi.shape
-        companion = np.zeros((N, S, p, p))
-        companion[..., 0, :] = phi
-        companion[..., np.arange(1, p), np.arange(p - 1)] = 1.0
-        radius = np.abs(np.linalg.eigvals(companion)).max(-1)         # (N, S)
-        prob = (radius < 1.0).mean(0)
+        prob = stationary(self._flat("phi")).mean(0)                  # (S,)
         if self.data.univariate:
             return float(prob[0])
         return pd.Series(prob, index=list(self.data.columns), name="P(stationary)")

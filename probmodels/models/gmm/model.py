@@ -90,6 +90,7 @@ from pyro.distributions.util import broadcast_shape
 from probmodels import _priors
 from probmodels._validation import check_bool, check_choice, check_int
 from probmodels.data import as_data_matrix
+from probmodels.results import result_class
 from probmodels.infer.config import NUTSConfig, SVIConfig
 from probmodels.infer.nuts import NUTSTarget
 from probmodels.infer.pipeline import Model, Outcome, Run, fit as run_fit
@@ -595,9 +596,7 @@ class GaussianMixture(Model):
         return outcome
 
     def _result(self, problem: _Problem, outcome: Outcome, *, method: str, seed: int, config):
-        from probmodels.models.gmm.result import GMMFit
-
-        return GMMFit(draws=outcome.draws, method=method, seed=seed, losses=outcome.losses,
+        return result_class("GaussianMixture")(draws=outcome.draws, method=method, seed=seed, losses=outcome.losses,
                       options=asdict(config), diagnostics=outcome.diagnostics,
                       sample_stats=outcome.sample_stats, gmm=self, data=problem.x.numpy(),
                       index=problem.index, feature_names=problem.names,

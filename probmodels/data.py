@@ -504,7 +504,15 @@ def as_time_series(
             rows = np.flatnonzero(observed[:, 0])
             values, index = values[rows[0]:rows[-1] + 1], index[rows[0]:rows[-1] + 1]
         # NaN is a missing value here; infinite values are still errors
-        check_finite(np.where(np.isnan(values), 0.0, values), name, labels=index)
+        inf = np.isinf(values)
+        if inf.any():
+            t, j = (int(i) for i in np.argwhere(inf)[0])
+            where = f"at label {index[t]!r}" + ("" if univariate else f" of series {columns[j]!r}")
+            raise ValueError(
+                f"{name} has {int(inf.sum())} infinite value(s), first {where} (position {t}). "
+                f"Missing values may be NaN (they are modelled); replace the infinite ones, e.g. "
+                f"data.replace([np.inf, -np.inf], np.nan)."
+            )
     else:
         # a 1-D input is checked as 1-D so that positions read as time steps, not (step, 0)
         check_finite(values[:, 0] if univariate else values, name, labels=index)

@@ -130,3 +130,21 @@ def test_vae_to_arviz_gives_the_latent_posterior_of_each_example(fits):
             tol = 0.1 * sd + 4 * sd / math.sqrt(S / 4)
             np.testing.assert_array_less(np.abs(got.mean(0) - mean), tol)
             np.testing.assert_allclose(got.std(0), sd, rtol=0.2)
+
+
+@pytest.mark.parametrize("model", ["ar", "gmm"])
+def test_nuts_fits_keep_the_param_store_and_random_state(model):
+    import warnings
+
+    data = load_sunspots() if model == "ar" else load_faithful().to_numpy()[:120]
+    build = (lambda: pm.BayesianAR(1)) if model == "ar" else (lambda: pm.GaussianMixture(2))
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    with warnings.catch_warnings():
+        # 40 draws are too few for the convergence checks; their warnings are not the point
+        warnings.simplefilter("ignore", UserWarning)
+        fit = _keeps_user_param(lambda: build().fit(data, method="nuts", num_samples=40, warmup_steps=40,
+                                                    num_chains=2, **COMMON))
+    assert torch.equal(torch.rand(3), expected)
+    assert fit.num_chains == 2 and {"energy", "lp", "tree_depth"} <= set(fit.sample_stats)

@@ -60,6 +60,14 @@ C = TypeVar("C")
 RUN_FIELDS = ("cpu_threads", "device", "progress")
 
 
+#: options of earlier versions: the new name and what it means (see CHANGELOG.md)
+RENAMED = {
+    "epochs": ("steps", "training length is counted in optimizer steps (one epoch is "
+                        "about len(x) / batch_size of them)"),
+    "cpu_threads": ("num_threads", "a fit argument, fit(x, num_threads=...)"),
+}
+
+
 def configure(defaults: C, options: Mapping[str, Any], method: str) -> C:
     """``defaults`` with the user's ``options`` laid over them (checked).
 
@@ -82,6 +90,10 @@ def configure(defaults: C, options: Mapping[str, Any], method: str) -> C:
             f"num_threads=..., device=...))."
         )
     unknown = sorted(set(options) - set(names))
+    renamed = [k for k in unknown if k in RENAMED and RENAMED[k][0] in names]
+    if renamed:
+        new, why = RENAMED[renamed[0]]
+        raise TypeError(f"option {renamed[0]!r} is now {new!r}: {why}.")
     if unknown:
         raise TypeError(
             f"unknown option(s) {unknown} for method={method!r}; accepted: {sorted(names)}."
@@ -90,8 +102,18 @@ def configure(defaults: C, options: Mapping[str, Any], method: str) -> C:
     return dataclasses.replace(defaults, **options)
 
 
-def _check_schedule(schedule: Any, lr_decay: Any) -> None:
+def _check_schedule_name(schedule: Any) -> None:
+    if schedule in ("linear", "quadratic", "sigmoid"):
+        raise ValueError(
+            f"schedule={schedule!r}: schedule is the learning-rate schedule, one of "
+            f"{', '.join(map(repr, SCHEDULES))}; a DDPM's noise schedule is set when it is "
+            f"built, DDPM(..., noise_schedule={schedule!r})."
+        )
     check_choice(schedule, "schedule", SCHEDULES)
+
+
+def _check_schedule(schedule: Any, lr_decay: Any) -> None:
+    _check_schedule_name(schedule)
     check_float(lr_decay, "lr_decay", positive=True, maximum=1.0)
 
 
@@ -257,7 +279,7 @@ class TrainConfig:
         check_int(self.batch_size, "batch_size", minimum=1)
         check_float(self.lr, "lr", positive=True, maximum=10.0)
         check_float(self.weight_decay, "weight_decay", minimum=0.0)
-        check_choice(self.schedule, "schedule", SCHEDULES)
+        _check_schedule_name(self.schedule)
         if self.lr_decay is not None:
             check_float(self.lr_decay, "lr_decay", minimum=0.0, maximum=1.0)
         if self.grad_clip is not None:

@@ -94,6 +94,50 @@ def _one(uid, ds: pd.Series, y: pd.Series, min_observed: int, what: str, reason:
     return LongSeries(uid, index, np.ascontiguousarray(values))
 
 
+def _sort_key(ds: pd.Series) -> np.ndarray | None:
+    """Sortable numbers of a time column whose type needs no per-series check, else None."""
+    dtype = ds.dtype
+    if isinstance(dtype, pd.PeriodDtype):
+        return ds.array.asi8
+    if ptypes.is_datetime64_any_dtype(dtype) or ptypes.is_timedelta64_dtype(dtype):
+        return pd.Index(ds).asi8
+    if ptypes.is_numeric_dtype(dtype) and not ptypes.is_bool_dtype(dtype):
+        return ds.to_numpy(dtype=np.float64, na_value=np.nan)
+    return None
+
+
+def _groups(df: pd.DataFrame, id_col: str, time_col: str, target_col: str, min_observed: int):
+    """``(uid, LongSeries)`` for each series that is complete and evenly spaced (checked for
+    all series at once, in numpy), or ``(uid, rows)`` for the others, which :func:`_one`
+    checks one by one (gaps, an uneven or unsortable step, a bad value: its messages)."""
+    y, ds = df[target_col], df[time_col]
+    key = _sort_key(ds)
+    fast_y = ptypes.is_numeric_dtype(y.dtype) and not ptypes.is_bool_dtype(y.dtype)
+    if key is None or not fast_y:
+        yield from df.groupby(id_col, sort=False, dropna=False)
+        return
+    codes, uniques = pd.factorize(df[id_col], sort=False, use_na_sentinel=False)
+    order = np.lexsort((key, codes))
+    sorted_codes, k, v = codes[order], key[order], y.to_numpy(dtype=np.float64, na_value=np.nan)[order]
+    cuts = np.flatnonzero(np.diff(sorted_codes)) + 1
+    starts, ends = np.concatenate([[0], cuts]), np.concatenate([cuts, [len(order)]])
+    index = pd.Index(ds)
+    for a, b in zip(starts, ends):
+        uid = uniques[sorted_codes[a]]
+        kv, vv = k[a:b], v[a:b]
+        observed = ~np.isnan(vv)
+        if observed.any():
+            first, last = int(observed.argmax()), int(b - a - observed[::-1].argmax())
+            kv, vv = kv[first:last], vv[first:last]
+        steps = np.diff(kv)
+        if (observed.all() and vv.size >= max(min_observed, 2) and steps[0] > 0
+                and (steps == steps[0]).all() and np.isfinite(vv).all() and vv.max() > vv.min()
+                and not (isinstance(uid, float) and np.isnan(uid))):
+            yield uid, LongSeries(uid, index[order[a:b]], np.ascontiguousarray(vv))
+        else:
+            yield uid, df.iloc[np.sort(order[a:b])]
+
+
 def split_long(df: Any, *, id_col: str = "unique_id", time_col: str = "ds", target_col: str = "y",
                min_observed: int = 2, reason: str = "", errors: Errors = "raise"
                ) -> tuple[list[LongSeries], pd.DataFrame]:
@@ -132,11 +176,14 @@ def split_long(df: Any, *, id_col: str = "unique_id", time_col: str = "ds", targ
     if len(df) == 0:
         raise ValueError("the long table has no rows; pass at least one series.")
     series, bad = [], []
-    for uid, group in df.groupby(id_col, sort=False, dropna=False):
+    for uid, item in _groups(df, id_col, time_col, target_col, min_observed):
         try:
+            if isinstance(item, LongSeries):
+                series.append(item)
+                continue
             if pd.isna(uid):
                 raise _Bad("the unique_id itself is missing (NaN); give those rows an id")
-            series.append(_one(uid, group[time_col], group[target_col], min_observed,
+            series.append(_one(uid, item[time_col], item[target_col], min_observed,
                                f"series {uid!r}", reason))
         except _Bad as exc:
             bad.append((uid, str(exc)))

@@ -45,3 +45,14 @@ def test_configure_lays_options_over_defaults_and_names_unknown_ones():
     assert config.num_samples == 10 and config.warmup_steps == 1000
     with pytest.raises(TypeError, match=r"unknown option\(s\) \['num_sample'\] for method='nuts'.*Did you mean 'num_samples'"):
         configure(NUTSConfig(), {"num_sample": 10}, "nuts")
+
+
+def test_old_option_names_point_to_the_new_ones():
+    from probmodels.infer.config import TrainConfig, configure
+
+    with pytest.raises(TypeError, match="'epochs' is now 'steps'"):
+        configure(TrainConfig(), {"epochs": 3}, "svi")
+    with pytest.raises(TypeError, match="num_threads= as its own argument"):
+        configure(TrainConfig(), {"cpu_threads": 2}, "svi")
+    with pytest.raises(ValueError, match="noise_schedule='linear'"):
+        TrainConfig(schedule="linear")

@@ -342,7 +342,7 @@ def test_nonfinite_elbo_names_the_pyro_site():
 
 def test_config_errors_say_how_to_fix():
     with pytest.raises(ValueError, match="schedule must be one of 'constant', 'cosine', 'exponential', 'onecycle'"):
-        TrainConfig(schedule="linear")
+        TrainConfig(schedule="step")
     with pytest.raises(ValueError, match="patience=5 needs a validation set.*validation=0.1"):
         TrainConfig(patience=5)
     with pytest.raises(ValueError, match=r"validation must be None or a fraction in \(0, 1\)"):

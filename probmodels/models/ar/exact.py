@@ -49,9 +49,9 @@ __all__ = ["Conjugate", "conjugate", "draw_beta", "draw_on_grid", "log_marginal"
            "sigma_grid"]
 
 #: coarse offsets in log sigma around the least-squares value
-_COARSE = np.linspace(-10.0, 10.0, 401)
+_COARSE = np.linspace(-10.0, 10.0, 201)
 #: points of the fine grid
-_FINE = 2049
+_FINE = 513
 #: the fine grid covers the coarse points within this many nats of the highest
 _SPAN = 50.0
 
@@ -130,16 +130,18 @@ def log_marginal(conj: Conjugate, sigma: np.ndarray) -> np.ndarray:
 
 
 def sigma_grid(log_post: Callable[[np.ndarray], np.ndarray], sigma_hat: np.ndarray,
-               points: int = _FINE) -> np.ndarray:
+               points: int = _FINE, *, with_density: bool = False):
     """The adaptive grid of ``u = log sigma`` of each series, ``(S, points)``.
 
     The density of ``u`` (``log_post`` plus the Jacobian ``u``) is located on a coarse
     grid around ``log sigma_hat`` (a factor e^10 either way); the grid covers the coarse
     points within 50 nats of the highest, one coarse step more on each side, and, for a
     bounded support (Uniform(0, b)), no more than the points of positive density.
+    ``with_density``: also return ``log_post`` on the grid (``None`` where the grid was
+    narrowed to a bounded support and must be evaluated again).
     """
     S = sigma_hat.shape[0]
-    u = np.log(sigma_hat)[:, None] + _COARSE[None, :]                   # (S, 401)
+    u = np.log(sigma_hat)[:, None] + _COARSE[None, :]                   # (S, 201)
     f = log_post(np.exp(u)) + u
     if not np.isfinite(f.max(1)).all():
         bad = int(np.flatnonzero(~np.isfinite(f.max(1)))[0])
@@ -154,7 +156,8 @@ def sigma_grid(log_post: Callable[[np.ndarray], np.ndarray], sigma_hat: np.ndarr
     lo, hi = u[rows, first], u[rows, last]
     t = np.linspace(0.0, 1.0, points)
     grid = lo[:, None] + (hi - lo)[:, None] * t[None, :]                 # (S, G)
-    finite = np.isfinite(log_post(np.exp(grid)))
+    g = log_post(np.exp(grid))
+    finite = np.isfinite(g)
     if not finite.all():
         # a bounded support: the grid again, between its first and last points of positive
         # density, so that no cell straddles the bound
@@ -162,7 +165,8 @@ def sigma_grid(log_post: Callable[[np.ndarray], np.ndarray], sigma_hat: np.ndarr
         last = points - 1 - finite[:, ::-1].argmax(1)
         lo, hi = grid[rows, first], grid[rows, last]
         grid = lo[:, None] + (hi - lo)[:, None] * t[None, :]
-    return grid
+        g = None
+    return (grid, g) if with_density else grid
 
 
 def draw_on_grid(grid: np.ndarray, g: np.ndarray, rng, num: int) -> np.ndarray:
@@ -200,8 +204,10 @@ def sample_sigma(log_post: Callable[[np.ndarray], np.ndarray], sigma_hat: np.nda
     ``numpy.random.Generator`` per series (a list), so that each series' draws depend on
     its own stream only (not on which other series share the call), or one for all.
     """
-    grid = sigma_grid(log_post, sigma_hat)
-    return draw_on_grid(grid, log_post(np.exp(grid)) + grid, rng, num)
+    grid, g = sigma_grid(log_post, sigma_hat, with_density=True)
+    if g is None:
+        g = log_post(np.exp(grid))
+    return draw_on_grid(grid, g + grid, rng, num)
 
 
 def draw_beta(conj: Conjugate, sigma: np.ndarray, eps: np.ndarray) -> np.ndarray:

@@ -258,12 +258,17 @@ class ManyARFit(FitResult):
 
     def flagged(self) -> pd.DataFrame:
         """The series whose diagnostics flag them: ``unique_id`` and ``reason`` (a PSIS
-        k-hat above 0.7, a Gibbs chain's R-hat above 1.01 or ESS below 400)."""
+        k-hat above 0.7, a Gibbs chain's R-hat above 1.01, or an ESS below 400 of a Gibbs
+        chain or of the importance weights)."""
         t = self.table
         per = t.groupby(level="unique_id", sort=False).agg(khat=("khat", "max"), r_hat=("r_hat", "max"),
-                                                          ess=("ess", "min"))
+                                                          ess=("ess", "min"), method=("method", "first"))
+        # the ESS rule is for Markov chains and importance weights; independent exact
+        # draws have as many effective draws as the user asked for
+        per.loc[per.method == "exact", "ess"] = np.inf
+        bad = (per.khat > KHAT_THRESHOLD) | (per.r_hat > RHAT_THRESHOLD) | (per.ess < MIN_ESS)
         rows = []
-        for uid, row in per.iterrows():
+        for uid, row in per[bad].iterrows():
             why = []
             if row.khat > KHAT_THRESHOLD:
                 why.append(f"k-hat {row.khat:.2f} > {KHAT_THRESHOLD} (the importance correction to the "
@@ -272,8 +277,7 @@ class ManyARFit(FitResult):
                 why.append(f"R-hat {row.r_hat:.3f} > {RHAT_THRESHOLD}")
             if row.ess < MIN_ESS:
                 why.append(f"ESS {row.ess:.0f} < {MIN_ESS}")
-            if why:
-                rows.append((uid, "; ".join(why)))
+            rows.append((uid, "; ".join(why)))
         return pd.DataFrame(rows, columns=["unique_id", "reason"])
 
     def _one(self, unique_id: Any) -> LongSeries:

@@ -63,6 +63,7 @@ import pyro.distributions as dist
 import torch
 from pyro.distributions import constraints
 from pyro.distributions.transforms import PowerTransform
+from torch.distributions import biject_to
 
 from probmodels import _priors
 from probmodels._validation import check_choice, check_int
@@ -70,10 +71,11 @@ from probmodels.data import TimeSeriesData, as_time_series
 from probmodels.diagnostics import psis_khat
 from probmodels.results import result_class
 from probmodels.infer.config import NUTSConfig, SVIConfig
-from probmodels.infer.nuts import ModelTarget
+from probmodels.infer.nuts import ModelTarget, NUTSTarget
 from probmodels.infer.pipeline import Model, Outcome, Run, fit as run_fit
 from probmodels.infer.svi import importance_draws, run_svi
 from probmodels.infer.runtime import seed_stream
+from probmodels.models.ar.nuts import ARTarget, split_u, unconstrained_starts
 from probmodels.models.ar.posterior import draws_for_series
 from probmodels.models.ar.design import (DTYPE, Design, centred_prior, completed, design,
                                          gaussian_prior, recurse)
@@ -521,16 +523,29 @@ class BayesianAR(Model):
                        "final_loss": float(np.mean(svi.losses[-50:]))}
         return Outcome(draws=draws, losses=svi.losses, diagnostics=diagnostics, extras=extras)
 
-    def _nuts_target(self, problem: _Problem, config: NUTSConfig, run: Run) -> ModelTarget:
-        init = None
-        if problem.design.missing is not None:
-            # the flat prior of the missing values gives NUTS no sensible start: the
-            # interpolated placeholders are one
-            init = {"y_missing": problem.design.y.reshape(-1)[problem.design.missing]}
-        return ModelTarget(partial(ar_model, problem.design, problem.priors, self.order),
+    def _nuts_target(self, problem: _Problem, config: NUTSConfig, run: Run) -> NUTSTarget:
+        d = problem.design
+        if d.missing is None:
+            # complete data: the same density from sufficient statistics (.nuts), each
+            # chain from its own exact draw under the (surrogate) priors
+            start = self._exact(problem, config.num_chains, seed_stream(run.seed, "nuts start"),
+                                correct=False)
+            mu, phi, sigma = site_dists(problem.priors, d.num_series, self.order)
+            return ARTarget(d.ZtZ, d.Zty, d.yy, d.num_rows, d.center, {"mu": mu, "phi": phi, "sigma": sigma},
+                            unconstrained_starts({k: v[0] for k, v in start.draws.items()}, sigma,
+                                                 config.num_chains), jit_compile=config.jit_compile)
+        # the flat prior of the missing values gives NUTS no sensible start: the
+        # interpolated placeholders are one
+        init = {"y_missing": d.y.reshape(-1)[d.missing]}
+        return ModelTarget(partial(ar_model, d, problem.priors, self.order),
                            max_plate_nesting=MAX_PLATE_NESTING, init_values=init)
 
     def _from_nuts(self, problem: _Problem, samples) -> dict[str, np.ndarray]:
+        if "u" in samples:
+            S, p = problem.design.num_series, self.order
+            mu, phi, v = split_u(torch.as_tensor(samples["u"], dtype=DTYPE), S, p)
+            sigma = biject_to(site_dists(problem.priors, S, p)[2].support)(v)
+            return {"mu": mu.numpy(), "phi": phi.numpy(), "sigma": sigma.numpy()}
         return {k: samples[k] for k in (*SITES, "y_missing") if k in samples}
 
     def _postprocess(self, problem: _Problem, outcome: Outcome) -> Outcome:

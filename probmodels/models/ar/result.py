@@ -242,10 +242,12 @@ class ARFit(FitResult):
         post, dims, coords = self._posterior()
         # the steps whose values are observed in every series (LOO scores observations)
         keep = ~self._missing_targets(h).any(1)
-        ll = self.log_likelihood(hold_back=h)[:, :, keep]
-        pp = self.posterior_predictive(seed=seed, hold_back=h)[:, :, keep]
-        obs = self.data.values[h:][keep]
-        coords["time"] = self.data.index[h:][keep]
+        # (indexing only when a step is left out: the arrays are the result's bulk)
+        pick = slice(None) if keep.all() else keep
+        ll = self.log_likelihood(hold_back=h)[:, :, pick]
+        pp = self.posterior_predictive(seed=seed, hold_back=h)[:, :, pick]
+        obs = self.data.values[h:][pick]
+        coords["time"] = self.data.index[h:][pick]
         if self.data.univariate:
             ll, pp, obs = ll[..., 0], pp[..., 0], obs[..., 0]
             dims["y"] = ["time"]

@@ -725,3 +725,35 @@ def test_num_groups_reaches_the_unet_and_survives_save_and_load(tmp_path):
     rebuilt = DDPMFit._from_state(common, meta, arrays)
     assert rebuilt.ddpm.config["num_groups"] == 8
     np.testing.assert_array_equal(rebuilt.sample(2, seed=1), old.sample(2, seed=1))
+
+
+@pytest.mark.parametrize("call", ["sample", "ddim", "evaluate"])
+def test_sample_and_evaluate_run_on_one_thread_and_restore_the_callers(small_fit, call, monkeypatch):
+    """A busy 2-core machine made sample(1000) take 38-77 s on torch's default threads
+    against 1 s on one: every long call uses the fit's thread policy (default 1)."""
+    fit, x = small_fit
+    seen = []
+    net = fit.ddpm.denoiser
+    original = type(net).forward
+
+    def recording(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(net), "forward", recording)
+    torch.set_num_threads(2)
+    try:
+        if call == "evaluate":
+            fit.evaluate(x[:8], num_draws=1, seed=0)
+        else:
+            fit.sample(4, steps=None if call == "sample" else 3, seed=0)
+        assert seen and set(seen) == {1}
+        assert torch.get_num_threads() == 2
+        seen.clear()
+        if call == "evaluate":
+            fit.evaluate(x[:8], num_draws=1, seed=0, num_threads=2)
+        else:
+            fit.sample(4, steps=None if call == "sample" else 3, seed=0, num_threads=2)
+        assert set(seen) == {2}
+    finally:
+        torch.set_num_threads(1)

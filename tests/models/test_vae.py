@@ -484,3 +484,22 @@ def test_load_leaves_the_global_torch_rng_alone(tmp_path):
     torch.manual_seed(0)
     load(path)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_the_mlp_vae_takes_flat_vectors():
+    """(N, D) data with input_shape=(D,): no (1, 1, D) workaround; every method keeps the
+    vector shape, and the conv architecture refuses vectors with a message that ends
+    in a real suggestion."""
+    x, _ = _binarized_digits()
+    flat = x[:200].reshape(200, 64)
+    fit = VAE(input_shape=(64,), latent_dim=2).fit(flat, steps=30, batch_size=50, validation=None,
+                                                   seed=0, progress=False)
+    assert fit.sample(3, seed=0).shape == (3, 64)
+    assert fit.reconstruct(flat[:5]).shape == (5, 64)
+    assert fit.interpolate(flat[:1], flat[1:2], steps=4).shape == (4, 64)
+    assert fit.interpolate(flat[0], flat[1], steps=4).shape == (4, 64)
+    e = fit.evaluate(flat[:20], num_samples=50)
+    assert np.isfinite(e["elbo"]) and e["log_likelihood"] >= e["elbo"]
+    with pytest.raises(ValueError) as info:
+        VAE(input_shape=(64,), latent_dim=2, architecture="conv")
+    assert "...." not in str(info.value) and "input_shape" in str(info.value)

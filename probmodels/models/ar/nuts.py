@@ -34,7 +34,10 @@ from probmodels.infer.nuts import NUTSTarget
 from probmodels.infer.runtime import quiet_jit
 from probmodels.models.ar.design import DTYPE
 
-__all__ = ["ARTarget", "split_u", "unconstrained_starts"]
+__all__ = ["ARTarget", "FULL_MASS_MAX_DIM", "split_u", "unconstrained_starts"]
+
+#: the largest number of parameters (series x (order + 2)) adapted with a dense mass matrix
+FULL_MASS_MAX_DIM = 200
 
 
 def split_u(u: torch.Tensor, S: int, p: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -82,7 +85,10 @@ class ARTarget(NUTSTarget):
             with quiet_jit():
                 # no data-dependent control flow: one trace serves every u
                 potential = torch.jit.trace(potential, self.starts[0].clone(), check_trace=False)
-        return {"potential_fn": lambda params: potential(params["u"])}
+        # a dense mass matrix: the lag coefficients of an AR are strongly correlated, and
+        # a diagonal one makes NUTS take several times the leapfrog steps per draw
+        return {"potential_fn": lambda params: potential(params["u"]),
+                "full_mass": self.starts.shape[1] <= FULL_MASS_MAX_DIM}
 
     def initial_params(self, chain: int):
         return {"u": self.starts[chain % self.starts.shape[0]].clone()}

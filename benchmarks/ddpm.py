@@ -36,7 +36,8 @@ import numpy as np
 import torch
 
 from probmodels.datasets import load_digits, make_moons
-from probmodels.models.ddpm import DDPM, mmd2
+from probmodels.metrics import mmd2
+from probmodels.models.ddpm import DDPM
 from probmodels.nn import TimeMLP
 
 

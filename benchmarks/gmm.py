@@ -46,7 +46,8 @@ import pyro.poutine as poutine
 import torch
 
 import probmodels as pm  # noqa: F401
-from probmodels.models.gmm import MAX_PLATE_NESTING, GaussianMixture, _mixture_model
+from probmodels.models.gmm import GaussianMixture
+from probmodels.models.gmm.sites import MAX_PLATE_NESTING, mixture_model as _mixture_model
 
 DTYPE = torch.float64
 

@@ -87,6 +87,35 @@ def _link_exclusive(tmp: str, target: Path) -> None:
         os.remove(tmp)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True   # exists (another user's), or cannot tell: keep its file
+    return True
+
+
+def _remove_stale(target: Path) -> None:
+    """Remove the temporary files of earlier saves to ``target`` whose writer process is
+    gone (``.<name>.<pid>.<random>.tmp``); those of running writers are left alone."""
+    prefix = f".{target.name}."
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        pid = name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            try:
+                os.remove(target.parent / name)
+            except OSError:
+                pass
+
+
 def write_atomic(path: str | os.PathLike, write: Callable[[str], None], *,
                  overwrite: bool = True) -> Path:
     """Write a file so that ``path`` is either left as it was or replaced whole.
@@ -122,7 +151,10 @@ def write_atomic(path: str | os.PathLike, write: Callable[[str], None], *,
     """
     path = Path(path)
     target = Path(os.path.realpath(path)) if os.path.islink(path) else path
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    _remove_stale(target)
+    # the writer's process id in the name: a save killed midway leaves a file that the
+    # next save to the same target recognises (its writer is gone) and removes
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)

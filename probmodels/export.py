@@ -629,6 +629,14 @@ def load_netcdf(path: str | os.PathLike):
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"expected a netCDF file at {str(path)!r}, found none")
+    with open(path, "rb") as fh:
+        signature = fh.read(8)
+    # netCDF-4 is HDF5 (its signature), netCDF-3 starts with "CDF"
+    if signature != b"\x89HDF\r\n\x1a\n" and not signature.startswith(b"CDF"):
+        raise ValueError(
+            f"{str(path)!r} is not a netCDF file (it starts with {signature!r}); expected a file "
+            f"written by probmodels.export.save_netcdf or arviz's to_netcdf"
+        )
     # decode times at second resolution: the default nanoseconds span only ~292
     # years, and yearly series such as the sunspots (1700-2008) are longer
     decode = {"decode_times": xr.coders.CFDatetimeCoder(time_unit="s")}

@@ -26,9 +26,10 @@ import numpy as np
 import pandas as pd
 
 from probmodels._files import write_atomic
+from probmodels._npz import read_header, read_members
 from probmodels._validation import check_seed
 
-__all__ = ["FitResult", "index_from_json", "index_to_json", "load", "result_class"]
+__all__ = ["FitResult", "build_like_saved", "index_from_json", "index_to_json", "load", "result_class"]
 
 FORMAT_VERSION = 1
 
@@ -353,6 +354,7 @@ class FitResult:
         arrays.update({f"sample_stats/{k}": np.asarray(v) for k, v in self.sample_stats.items()})
         arrays["losses"] = np.asarray(self.losses, dtype=np.float64)
         arrays.update({f"extra/{k}": np.asarray(v) for k, v in extra.items()})
+        header["shapes"] = {k: list(np.shape(v)) for k, v in arrays.items()}
         arrays["__meta__"] = np.array(json.dumps(header))
         def write(tmp: str) -> None:
             with open(tmp, "wb") as fh:
@@ -395,6 +397,36 @@ def result_class(model_name: str) -> type["FitResult"]:
         ) from None
 
 
+def build_like_saved(build, network, saved: dict[str, Any]):
+    """``build()`` (a model whose ``network(model)`` is a torch module), only once the
+    network it builds is known to match the ``saved`` weights (name -> array).
+
+    The model is first built on torch's meta device, which allocates nothing, so a
+    file whose configuration asks for a network of billions of weights is refused
+    with a ``ValueError`` before any memory is taken; then built for real with the
+    caller's random state left as it was (the saved weights replace the initial ones).
+    """
+    import torch
+
+    with torch.device("meta"), torch.random.fork_rng(devices=[]):
+        probe = build()
+    shapes = {k: tuple(v.shape) for k, v in network(probe).state_dict().items()}
+    saved_shapes = {k: tuple(np.shape(v)) for k, v in saved.items()}
+    if shapes != saved_shapes:
+        built = sum(int(np.prod(v)) for v in shapes.values())
+        held = sum(int(np.prod(v)) for v in saved_shapes.values())
+        differ = sorted(set(shapes) ^ set(saved_shapes)) or sorted(
+            k for k in shapes if shapes[k] != saved_shapes[k])
+        raise ValueError(
+            f"the saved configuration builds a network of {built:,} parameters in "
+            f"{len(shapes)} arrays, but the saved weights hold {held:,} in {len(saved)} "
+            f"(first difference: {differ[0]!r}); the configuration and the weights do not belong "
+            f"together"
+        )
+    with torch.random.fork_rng(devices=[]):
+        return build()
+
+
 def load(path: str | os.PathLike) -> FitResult:
     """Load a fit saved with :meth:`FitResult.save`; returns the model's result class.
 
@@ -421,35 +453,21 @@ def _load(path: str | os.PathLike, expected: type[FitResult]) -> FitResult:
         )
     if path.is_dir():
         raise ValueError(f"{path} is a folder; {_EXPECTED}.")
-    # numpy leaves its own handle open when a zip fails to parse, so pass it ours
-    with open(path, "rb") as fh:
-        try:
-            npz = np.load(fh, allow_pickle=False)
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            # an empty file is an EOFError, text or pickles a ValueError
-            raise ValueError(
-                f"{path} is not a probmodels fit file ({type(exc).__name__}: {exc}); {_EXPECTED}."
-            ) from exc
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise ValueError(
-                f"{path} holds a single NumPy array (.npy), not a probmodels fit file; {_EXPECTED}."
-            )
-        try:
-            with npz:
-                arrays = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-            raise ValueError(
-                f"{path} is truncated or corrupt ({type(exc).__name__}: {exc}); {_EXPECTED}."
-            ) from exc
-    meta = arrays.pop("__meta__", None)
-    if not (isinstance(meta, np.ndarray) and meta.ndim == 0 and meta.dtype.kind == "U"):
-        raise ValueError(f"{path} has no probmodels metadata; {_EXPECTED}.")
+    # only the metadata member first: nothing else is decompressed before it is checked
     try:
-        header = json.loads(str(meta))
-    except ValueError as exc:
-        raise ValueError(
-            f"{path} has unreadable probmodels metadata (not JSON: {exc}); {_EXPECTED}."
-        ) from exc
+        zf = zipfile.ZipFile(path)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        with open(path, "rb") as fh:
+            npy = fh.read(6) == b"\x93NUMPY"
+        kind = ("a single NumPy array (.npy), not a probmodels fit file" if npy
+                else f"not a probmodels fit file ({type(exc).__name__}: {exc})")
+        raise ValueError(f"{path} is {kind}; {_EXPECTED}.") from exc
+    with zf:
+        header = read_header(zf, path, _EXPECTED)
+        return _from_header(path, zf, header, expected)
+
+
+def _from_header(path: Path, zf: zipfile.ZipFile, header: Any, expected: type[FitResult]) -> FitResult:
     if not isinstance(header, dict):
         raise ValueError(
             f"{path} has probmodels metadata of type {type(header).__name__}, expected a JSON "
@@ -486,11 +504,17 @@ def _load(path: str | os.PathLike, expected: type[FitResult]) -> FitResult:
             f"{path} has non-string entries in draw_names or sample_stat_names "
             f"({names}); {_EXPECTED}."
         )
+    members = {n[:-len(".npy")] for n in zf.namelist() if n.endswith(".npy")}
     missing = [f"{group}/{k}" for group, keys in names.items() for k in keys
-               if f"{group}/{k}" not in arrays]
-    missing += [] if "losses" in arrays else ["losses"]
+               if f"{group}/{k}" not in members]
+    missing += [] if "losses" in members else ["losses"]
     if missing:
         raise ValueError(f"{path} lacks the arrays {missing}; the file is incomplete, {_EXPECTED}.")
+    # the members this fit reads, and no other (an unknown member is never decompressed)
+    wanted = ([f"{group}/{k}" for group, keys in names.items() for k in keys] + ["losses"]
+              + sorted(m for m in members if m.startswith("extra/")))
+    shapes = header.get("shapes") if isinstance(header.get("shapes"), dict) else None
+    arrays = read_members(zf, wanted, path, _EXPECTED, shapes)
     common = {
         "draws": {k: arrays[f"draws/{k}"] for k in names["draws"]},
         "sample_stats": {k: arrays[f"sample_stats/{k}"] for k in names["sample_stats"]},

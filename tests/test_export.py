@@ -617,3 +617,13 @@ def test_group_specific_dims_override_the_variable_dims():
     )
     assert export.get_group(data, "log_likelihood")["x"].dims == ("chain", "draw", "data")
     assert export.get_group(data, "observed_data")["x"].dims == ("data", "feature")
+
+
+@pytest.mark.parametrize("content", [b"hello, not netCDF\n", b"", b"PK\x03\x04 a zip"])
+def test_load_netcdf_of_another_kind_of_file_is_a_clear_value_error(content, tmp_path):
+    from probmodels.export import load_netcdf
+
+    path = tmp_path / "x.nc"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"x\.nc' is not a netCDF file .*save_netcdf"):
+        load_netcdf(path)

@@ -346,6 +346,11 @@ class ManyARFit(FitResult):
         ids = [_name_from_json(u) for u in meta["ids"]]
         lengths = np.asarray(arrays["lengths"], dtype=np.int64)
         ds, values = index_from_json(meta["ds"]), np.asarray(arrays["values"], dtype=np.float64)
+        rows = len(ids) * (ar.order + 2)
+        if not (lengths.shape == (len(ids),) and (lengths > 0).all() and lengths.sum() == values.size == len(ds)
+                and all(np.shape(arrays[f"table/{c}"]) == (rows,) for c in meta["columns"] if c != "method")):
+            raise ValueError(f"the saved series ({len(ids)} ids, {values.size} values, {len(ds)} times) "
+                             f"and summary table do not agree with each other or with order {ar.order}")
         ends = np.cumsum(lengths)
         series = []
         for uid, end, n in zip(ids, ends, lengths):

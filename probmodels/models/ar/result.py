@@ -305,6 +305,20 @@ class ARFit(FitResult):
                               index=index_from_json(meta["index"]),
                               columns=tuple(meta["columns"]), univariate=meta["univariate"])
         priors_used = {k: _priors.from_json(v) for k, v in meta["priors_used"].items()}
+        _check_draws(common["draws"], ar.order, data.num_series, data.num_steps)
         missing = arrays.get("missing_index")
         return cls(**common, ar=ar, data=data, priors_used=priors_used,
                    missing_index=None if missing is None else np.asarray(missing, dtype=np.int64))
+
+
+def _check_draws(draws, order: int, num_series: int, num_steps: int) -> None:
+    """The saved draws agree with the saved order and data (a tampered file does not)."""
+    phi, mu, sigma = (np.shape(draws.get(k, ())) for k in ("phi", "mu", "sigma"))
+    if len(phi) != 4 or phi[-1] != order:
+        raise ValueError(f"the metadata says order {order}, the file holds phi draws of "
+                         f"{phi[-1] if phi else 0} lag(s) (shape {phi})")
+    if not (mu == sigma == phi[:3]) or phi[2] != num_series:
+        raise ValueError(f"the draws (mu {mu}, phi {phi}, sigma {sigma}) do not match the saved "
+                         f"data's {num_series} series")
+    if num_steps <= order:
+        raise ValueError(f"the saved data have {num_steps} steps, too few for order {order}")

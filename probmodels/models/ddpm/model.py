@@ -88,6 +88,10 @@ Objective = Literal["simple", "elbo", "chain"]
 OBJECTIVES: tuple[str, ...] = get_args(Objective)
 
 
+#: the longest chain accepted (DDPMs use 1,000 steps; the schedules are arrays of this length)
+MAX_TIMESTEPS = 100_000
+
+
 @dataclass(frozen=True)
 class DDPMTrainConfig(TrainConfig):
     r""":class:`~probmodels.infer.config.TrainConfig` with the DDPM's defaults and its objective.
@@ -206,6 +210,11 @@ class DDPM:
             )
         self.data_shape = tuple(check_int(d, f"data_shape[{i}]", minimum=1) for i, d in enumerate(data_shape))
         self.timesteps = check_int(timesteps, "timesteps", minimum=1)
+        if self.timesteps > MAX_TIMESTEPS:
+            raise ValueError(
+                f"timesteps={self.timesteps} is beyond any diffusion chain (at most "
+                f"{MAX_TIMESTEPS:,}; DDPMs use about 1,000). Pass e.g. timesteps=1000."
+            )
         self.noise_schedule = check_choice(noise_schedule, "noise_schedule", SCHEDULES)
         self.prediction = check_choice(prediction, "prediction", PREDICTIONS)
         self.variance = check_choice(variance, "variance", VARIANCES)

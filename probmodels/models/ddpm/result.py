@@ -16,7 +16,7 @@ from probmodels.infer.runtime import pyro_section
 from probmodels.metrics import bits_per_dim
 from probmodels.models.ddpm.model import DDPM
 from probmodels.models.ddpm.sampling import ancestral, ddim, ddim_timesteps
-from probmodels.results import FitResult
+from probmodels.results import FitResult, build_like_saved
 
 __all__ = ["DDPMEvaluation", "DDPMFit", "SAMPLERS", "Sampler"]
 
@@ -313,13 +313,13 @@ class DDPMFit(FitResult):
         if "schedule" in config:  # files saved before the noise schedule had its own name
             config["noise_schedule"] = config.pop("schedule")
         config.setdefault("standardize", False)  # files saved before standardisation
-        # building the denoiser draws initial weights, which the saved ones replace: the
-        # caller's global RNG is left as it was
-        with torch.random.fork_rng(devices=[]):
-            ddpm = DDPM(tuple(config.pop("data_shape")), **config)
+        saved = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+        shape = tuple(config.pop("data_shape"))
+        # built only once its denoiser matches the saved weights (checked without allocating)
+        ddpm = build_like_saved(lambda: DDPM(shape, **config), lambda d: d.denoiser, saved)
         # load_state_dict converts the saved arrays to the parameters' dtype (torch's
         # default dtype when loading), so a float32 file loads into a float64 session
-        state = {k[len("param/"):]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("param/")}
+        state = {k: torch.as_tensor(v) for k, v in saved.items()}
         ddpm.denoiser.load_state_dict(state)
         ddpm.denoiser.eval()
         if "data_loc" in arrays:

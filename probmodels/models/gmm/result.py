@@ -317,6 +317,10 @@ class GMMFit(FitResult):
         gmm = GaussianMixture(meta["n_components"], covariance=meta["covariance"],
                               priors={k: _priors.from_json(v) for k, v in meta["user_priors"].items()})
         priors_used = {k: _priors.from_json(v) for k, v in meta["priors_used"].items()}
+        pi = np.shape(common["draws"].get("pi", ()))
+        if len(pi) != 3 or pi[-1] != gmm.n_components:
+            raise ValueError(f"the metadata says {gmm.n_components} components, the file holds "
+                             f"weight draws of shape {pi}")
         return cls(**common, gmm=gmm, data=np.ascontiguousarray(arrays["data"], dtype=np.float64),
                    index=index_from_json(meta["index"]), feature_names=tuple(meta["feature_names"]),
                    # files written before the name check existed are matched by position

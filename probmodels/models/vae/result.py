@@ -22,7 +22,7 @@ from probmodels.diagnostics import psis_khat, psis_resample
 from probmodels.infer.runtime import pyro_section, resolve_seed, seed_stream
 from probmodels.models.vae.model import VAE
 from probmodels.models.vae.networks import as_examples
-from probmodels.results import FitResult
+from probmodels.results import FitResult, build_like_saved
 
 __all__ = ["VAEFit"]
 
@@ -319,13 +319,12 @@ class VAEFit(FitResult):
     def _from_state(cls, common, meta, arrays):
         config = dict(meta["config"])
         config["input_shape"] = tuple(config["input_shape"])
-        # building the networks draws initial weights, which the saved ones replace: the
-        # caller's global RNG is left as it was
-        with torch.random.fork_rng(devices=[]):
-            vae = VAE(**config)
+        saved = {k: arrays[f"net/{k}"] for k in meta["state_keys"]}
+        # built only once its networks match the saved weights (checked without allocating)
+        vae = build_like_saved(lambda: VAE(**config), lambda v: v.net, saved)
         # load_state_dict copies into the parameters, converting to their dtype (torch's
         # default dtype when loading), so a float32 file loads into a float64 session
-        state = {k: torch.from_numpy(np.array(arrays[f"net/{k}"])) for k in meta["state_keys"]}
+        state = {k: torch.from_numpy(np.array(v)) for k, v in saved.items()}
         vae.net.load_state_dict(state)
         vae.net.eval()
         return cls(**common, vae=vae, val_losses=np.asarray(meta["val_losses"], dtype=np.float64))

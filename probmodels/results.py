@@ -35,6 +35,8 @@ FORMAT_VERSION = 1
 
 # model class name -> FitResult subclass; filled by subclasses via __init_subclass__
 _REGISTRY: dict[str, type["FitResult"]] = {}
+#: the largest draws x data export (log-likelihood and predictive arrays together)
+MAX_EXPORT_BYTES = 8 * 2**30
 
 
 def _name_to_json(name: Any) -> Any:
@@ -272,6 +274,33 @@ class FitResult:
         draws, coords = self._summary_variables()
         return summarize(draws, coords=coords, hdi_prob=hdi_prob,
                          chains_diagnostics=self.method == "nuts")
+
+    def _thinned(self, num_draws: int) -> "FitResult":
+        """A copy keeping ``num_draws`` evenly spaced draws of each chain (for exports that
+        would be too large with all of them)."""
+        import dataclasses
+
+        from probmodels._validation import check_int
+
+        num_draws = check_int(num_draws, "num_draws", minimum=1)
+        keep = np.unique(np.linspace(0, self.num_draws - 1, min(num_draws, self.num_draws)).round().astype(int))
+        return dataclasses.replace(
+            self, draws={k: np.asarray(v)[:, keep] for k, v in self.draws.items()},
+            sample_stats={k: np.asarray(v)[:, keep] for k, v in self.sample_stats.items()})
+
+    def _check_export_size(self, numbers_per_draw: int, groups: str) -> None:
+        """Refuse, before computing anything, an export whose draws x data arrays would
+        exceed :data:`MAX_EXPORT_BYTES`, with the size and the option that makes it fit."""
+        draws = self.num_chains * self.num_draws
+        size = 8 * draws * numbers_per_draw
+        if size > MAX_EXPORT_BYTES:
+            fit_draws = max(1, MAX_EXPORT_BYTES // (8 * numbers_per_draw * self.num_chains))
+            raise ValueError(
+                f"to_arviz would build {size / 2**30:.1f} GB of {groups} ({draws} draws x "
+                f"{numbers_per_draw:,} values), more than the {MAX_EXPORT_BYTES / 2**30:.0f} GB "
+                f"limit; pass num_draws={fit_draws} (or fewer) to export evenly spaced draws of "
+                f"each chain, or fit a subset of the data."
+            )
 
     def _describe(self) -> str:
         """The model-specific middle of the repr (e.g. the data's shape)."""

@@ -179,3 +179,34 @@ def test_a_save_removes_the_temporary_files_of_killed_saves_to_the_same_target(t
     assert not stale.exists() and running.exists() and other.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [".fit.npz." + os.getppid().__str__() + ".def456.tmp", ".other.npz." + dead + ".ghi789.tmp", "fit.npz"])
+
+
+# ------------------------------------------------------- exports too large to build
+
+
+def test_an_export_too_large_is_refused_up_front_with_the_num_draws_that_fits(monkeypatch):
+    from probmodels import results
+
+    y = pd.Series(np.sin(np.arange(300) / 5.0) + np.random.default_rng(1).normal(0, 0.2, 300))
+    fit = pm.BayesianAR(2).fit(y, seed=0, progress=False)               # 4,000 draws
+    calls = []
+    monkeypatch.setattr(type(fit), "log_likelihood", lambda self, **k: calls.append(1))
+    # 4,000 draws x 2 x 298 steps x 8 bytes = 19 MB; a limit of 4 MB stands for 8 GB
+    monkeypatch.setattr(results, "MAX_EXPORT_BYTES", 4 * 2**20)
+    with pytest.raises(ValueError, match=r"to_arviz would build 0\.0 GB .* pass num_draws=879 "):
+        fit.to_arviz()
+    assert calls == []
+    monkeypatch.undo()
+    monkeypatch.setattr(results, "MAX_EXPORT_BYTES", 4 * 2**20)
+    idata = fit.to_arviz(num_draws=879)
+    assert idata["posterior"].sizes["draw"] == 879 and idata["log_likelihood"]["y"].shape == (1, 879, 298)
+    # evenly spaced draws of the chain: the first and the last included
+    np.testing.assert_array_equal(np.asarray(idata["posterior"]["mu"])[0, [0, -1]],
+                                  fit.draws["mu"][0, [0, -1], 0])
+
+
+def test_gmm_export_thins_its_draws():
+    x = np.concatenate([np.random.default_rng(0).normal(-2, 1, 100), np.random.default_rng(1).normal(2, 1, 100)])
+    fit = pm.GaussianMixture(2).fit(x, seed=0, progress=False, num_samples=200)
+    idata = fit.to_arviz(num_draws=50)
+    assert idata["posterior"].sizes["draw"] == 50 and idata["log_likelihood"]["x"].shape == (1, 50, 200)

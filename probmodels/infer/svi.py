@@ -254,6 +254,10 @@ def _update_average(averaged: dict, step: int, window: int) -> dict:
 # ----------------------------------------------------------- draws and PSIS
 
 
+#: numbers of one batch of importance draws x data (256 MB of float64)
+IMPORTANCE_BATCH_NUMBERS = 2 ** 25
+
+
 def importance_draws(
     model: Callable,
     guide: Callable,
@@ -261,9 +265,14 @@ def importance_draws(
     num_samples: int,
     max_plate_nesting: int,
     sites: list[str],
+    data_size: int = 1,
     **kwargs,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Draw ``num_samples`` from the guide, vectorised, with their log importance weights.
+
+    The draws are made in batches of at most ``IMPORTANCE_BATCH_NUMBERS / data_size``
+    (``data_size``: the number of observations the model scores), so that the
+    temporary draws x data arrays stay bounded; one batch when the data are small.
 
     Returns
     -------
@@ -274,12 +283,21 @@ def importance_draws(
     log_weights : numpy.ndarray
         ``log p(data, theta) - log q(theta)`` for each draw, shape ``(num_samples,)``.
     """
-    with torch.no_grad():
-        log_w, _, guide_tr = vectorized_importance_weights(
-            model, guide, *args, num_samples=num_samples,
-            max_plate_nesting=max_plate_nesting, **kwargs,
-        )
-    # value shape: (num_samples,) + the site's dims right of the vectorising plate
-    # (plate dims, size 1 where the site is outside that plate) + event dims
-    draws = {name: guide_tr.nodes[name]["value"].detach().cpu().numpy() for name in sites}
-    return draws, log_w.reshape(num_samples).cpu().numpy().astype(np.float64)
+    batch = max(1, min(num_samples, IMPORTANCE_BATCH_NUMBERS // max(int(data_size), 1)))
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in sites}
+    weights = []
+    for start in range(0, num_samples, batch):
+        size = min(batch, num_samples - start)
+        with torch.no_grad():
+            log_w, _, guide_tr = vectorized_importance_weights(
+                model, guide, *args, num_samples=size,
+                max_plate_nesting=max_plate_nesting, **kwargs,
+            )
+        # value shape: (size,) + the site's dims right of the vectorising plate
+        # (plate dims, size 1 where the site is outside that plate) + event dims
+        for name in sites:
+            parts[name].append(guide_tr.nodes[name]["value"].detach().cpu().numpy())
+        weights.append(log_w.reshape(size).cpu().numpy().astype(np.float64))
+        del guide_tr, log_w
+    draws = {name: v[0] if len(v) == 1 else np.concatenate(v) for name, v in parts.items()}
+    return draws, np.concatenate(weights)

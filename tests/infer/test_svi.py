@@ -111,3 +111,35 @@ def test_importance_draws_shapes_and_exact_weights():
     cov = np.eye(10) + 100.0
     np.testing.assert_allclose(lw[0], stats.multivariate_normal(np.zeros(10), cov).logpdf(x.numpy()),
                                rtol=1e-9)
+
+
+def test_importance_draws_in_batches_bound_the_memory_and_keep_the_answer(monkeypatch):
+    """Large data are scored in batches of draws (IMPORTANCE_BATCH_NUMBERS / data_size
+    each): the same exact weights and the same distribution of the draws."""
+    from probmodels.infer import svi
+
+    x = torch.as_tensor(np.random.default_rng(3).normal(size=10))
+    prec = 1 / 100 + 10
+    mean = x.sum().item() / prec
+    sizes = []
+    original = svi.vectorized_importance_weights
+
+    def recording(*args, num_samples, **kwargs):
+        sizes.append(num_samples)
+        return original(*args, num_samples=num_samples, **kwargs)
+
+    def exact_guide(x):
+        pyro.sample("m", dist.Normal(torch.tensor(mean, dtype=torch.float64), prec ** -0.5))
+
+    monkeypatch.setattr(svi, "vectorized_importance_weights", recording)
+    monkeypatch.setattr(svi, "IMPORTANCE_BATCH_NUMBERS", 3000)
+    pyro.set_rng_seed(0)
+    draws, lw = importance_draws(normal_model, exact_guide, x, num_samples=2000,
+                                 max_plate_nesting=1, sites=["m"], data_size=10)
+    assert sizes == [300] * 6 + [200]
+    assert draws["m"].shape == (2000, 1) and lw.shape == (2000,)
+    np.testing.assert_allclose(lw, lw[0], rtol=0, atol=1e-9)
+    # the draws are the exact posterior's: mean and sd within 4 Monte Carlo errors
+    sd = prec ** -0.5
+    assert abs(draws["m"].mean() - mean) < 4 * sd / np.sqrt(2000)
+    assert abs(draws["m"].std() / sd - 1) < 4 / np.sqrt(2 * 2000)

@@ -510,7 +510,8 @@ class BayesianAR(Model):
         N, S, p = config.num_samples, d.num_series, self.order
         sites = list(SITES) + (["y_missing"] if d.missing is not None else [])
         raw, log_w = importance_draws(model, guide, num_samples=N,
-                                      max_plate_nesting=MAX_PLATE_NESTING, sites=sites)
+                                      max_plate_nesting=MAX_PLATE_NESTING, sites=sites,
+                                      data_size=d.num_rows * S * (p + 1))
         # (N, 1, S[, p]) -> (chain=1, draw=N, S[, p])
         draws = {"mu": raw["mu"].reshape(1, N, S), "phi": raw["phi"].reshape(1, N, S, p),
                  "sigma": raw["sigma"].reshape(1, N, S)}

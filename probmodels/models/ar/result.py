@@ -225,20 +225,27 @@ class ARFit(FitResult):
         post, dims, coords = self._posterior()
         return post, {k: [list(coords[d]) for d in dims[k]] for k in post}
 
-    def to_arviz(self, *, seed: int | None = None, hold_back: int | None = None):
+    def to_arviz(self, *, seed: int | None = None, hold_back: int | None = None,
+                 num_draws: int | None = None):
         """ArviZ data: posterior, posterior_predictive, log_likelihood, observed_data
         (and sample_stats for NUTS), dims ``chain, draw, lag, time`` (and ``series``).
 
         ``hold_back`` (default: the fit's) scores only the steps from ``hold_back``
         on, so that fits of different orders can be compared on the same steps:
         ``az.compare({"AR(2)": f2.to_arviz(hold_back=6), "AR(6)": f6.to_arviz(hold_back=6)})``
-        (or use :func:`~probmodels.models.ar.compare.compare_orders`).
+        (or use :func:`~probmodels.models.ar.compare.compare_orders`). ``num_draws``
+        exports that many evenly spaced draws of each chain; an export of more than 8 GB
+        of draws x data arrays is refused up front, saying which ``num_draws`` fits.
         """
         import pyro
 
         from probmodels.export import to_arviz
 
+        if num_draws is not None:
+            return self._thinned(num_draws).to_arviz(seed=seed, hold_back=hold_back)
         h = self._hold_back(hold_back)
+        self._check_export_size(2 * (self.data.num_steps - h) * self.data.num_series,
+                                "log_likelihood and posterior_predictive")
         post, dims, coords = self._posterior()
         # the steps whose values are observed in every series (LOO scores observations)
         keep = ~self._missing_targets(h).any(1)

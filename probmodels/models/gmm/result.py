@@ -207,7 +207,7 @@ class GMMFit(FitResult):
                                    else torch.eye(self.data.shape[1], dtype=DTYPE))
         return (L @ L.transpose(-1, -2)).numpy()
 
-    def to_arviz(self, *, seed: int | None = None):
+    def to_arviz(self, *, seed: int | None = None, num_draws: int | None = None):
         """ArviZ data: posterior (dims ``component``, ``feature``), posterior_predictive,
         log_likelihood (one value per data point, ``z`` summed out, sample weights not
         applied), observed_data (and sample_stats for NUTS).
@@ -222,6 +222,10 @@ class GMMFit(FitResult):
         """
         from probmodels.export import to_arviz
 
+        if num_draws is not None:
+            return self._thinned(num_draws).to_arviz(seed=seed)
+        self._check_export_size(self.data.shape[0] * (1 + self.data.shape[1]),
+                                "log_likelihood and posterior_predictive")
         layout = self.layout
         post, dims, coords = self._posterior()
         coords["data"] = self.index

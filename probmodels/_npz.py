@@ -75,7 +75,7 @@ def read_header(zf: zipfile.ZipFile, path: Path, expected: str) -> dict[str, Any
             f"{MAX_META_BYTES // 2**20} MB a fit file has; {expected}."
         )
     try:
-        shape, dtype = _npy_header(zf, info, path, expected)
+        _npy_header(zf, info, path, expected)
         with zf.open(info) as fh:
             meta = np.lib.format.read_array(fh, allow_pickle=False)
     except _ERRORS as exc:

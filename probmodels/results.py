@@ -17,8 +17,7 @@ import json
 import os
 import warnings
 import zipfile
-import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,7 +26,7 @@ import pandas as pd
 
 from probmodels._files import write_atomic
 from probmodels._npz import read_header, read_members
-from probmodels._validation import check_seed
+from probmodels._validation import check_int, check_seed
 
 __all__ = ["FitResult", "build_like_saved", "index_from_json", "index_to_json", "load", "result_class"]
 
@@ -278,13 +277,9 @@ class FitResult:
     def _thinned(self, num_draws: int) -> "FitResult":
         """A copy keeping ``num_draws`` evenly spaced draws of each chain (for exports that
         would be too large with all of them)."""
-        import dataclasses
-
-        from probmodels._validation import check_int
-
         num_draws = check_int(num_draws, "num_draws", minimum=1)
         keep = np.unique(np.linspace(0, self.num_draws - 1, min(num_draws, self.num_draws)).round().astype(int))
-        return dataclasses.replace(
+        return replace(
             self, draws={k: np.asarray(v)[:, keep] for k, v in self.draws.items()},
             sample_stats={k: np.asarray(v)[:, keep] for k, v in self.sample_stats.items()})
 

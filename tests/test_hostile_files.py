@@ -115,7 +115,6 @@ def test_deeply_nested_metadata_is_a_value_error(tmp_path):
 def test_object_arrays_are_refused_without_unpickling(tmp_path):
     members = _members(_ar_file(tmp_path))
     import io
-    import pickle
 
     buf = io.BytesIO()
     np.save(buf, np.array([{"a": 1}], dtype=object), allow_pickle=True)

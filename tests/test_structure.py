@@ -4,7 +4,6 @@ over 800 lines, no function or method over 150 lines, no report code in the mode
 import ast
 from pathlib import Path
 
-import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "probmodels"
 MAX_MODULE_LINES = 800

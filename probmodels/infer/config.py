@@ -55,16 +55,15 @@ _MAX_DRAWS = 100_000_000
 C = TypeVar("C")
 
 
-#: fields of a training configuration that the fit's own arguments set (progress,
-#: device, num_threads), not options
-RUN_FIELDS = ("cpu_threads", "device", "progress")
+#: fields of a training configuration that the fit's own arguments set, not options:
+#: field -> the fit argument that sets it
+RUN_FIELDS = {"cpu_threads": "num_threads", "device": "device", "progress": "progress"}
 
 
 #: options of earlier versions: the new name and what it means (see CHANGELOG.md)
 RENAMED = {
     "epochs": ("steps", "training length is counted in optimizer steps (one epoch is "
                         "about len(x) / batch_size of them)"),
-    "cpu_threads": ("num_threads", "a fit argument, fit(x, num_threads=...)"),
 }
 
 
@@ -81,12 +80,11 @@ def configure(defaults: C, options: Mapping[str, Any], method: str) -> C:
         For a value outside its range.
     """
     names = [f.name for f in dataclasses.fields(defaults) if f.name not in RUN_FIELDS]
-    runtime = {"cpu_threads": "num_threads", "progress": "progress", "device": "device"}
     given = sorted(set(options) & set(RUN_FIELDS))
     if given:
         raise TypeError(
             f"{given[0]!r} is not a training option here: every fit takes "
-            f"{runtime[given[0]]}= as its own argument (fit(x, seed=..., progress=..., "
+            f"{RUN_FIELDS[given[0]]}= as its own argument (fit(x, seed=..., progress=..., "
             f"num_threads=..., device=...))."
         )
     unknown = sorted(set(options) - set(names))

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pyro
 import pyro.distributions as dist
-import pyro.poutine as poutine
 import pytest
 import torch
 from scipy import stats

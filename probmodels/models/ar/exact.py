@@ -37,7 +37,6 @@ milliseconds.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 

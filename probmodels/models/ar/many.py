@@ -150,8 +150,8 @@ def forecast_chunk(chunk: Chunk, steps: int, quantiles: Sequence[float]) -> pd.D
 def _check_shared_priors(ar: BayesianAR) -> None:
     for name, prior in ar.priors.items():
         batch = tuple(prior.batch_shape)
-        per_series = (len(batch) == 2) if (name == "phi" and prior.event_shape == ()) else (
-            len(batch) == 1 and not (name == "phi" and prior.event_shape == ()))
+        # a scalar phi prior's batch is (lag,) or (series, lag); the others' is (series,)
+        per_series = len(batch) == (2 if name == "phi" and prior.event_shape == () else 1)
         if per_series and batch[0] != 1:
             raise ValueError(
                 f"the {name} prior has batch_shape {batch}, one entry per series; fit_many "

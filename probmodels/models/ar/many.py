@@ -192,7 +192,7 @@ def fit_many(ar: BayesianAR, df: Any, *, id_col: str = "unique_id", time_col: st
     return fit
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, kw_only=True)
 class ManyARFit(FitResult):
     """The result of :meth:`BayesianAR.fit_many`: one posterior summary per series.
 
@@ -201,7 +201,7 @@ class ManyARFit(FitResult):
     gives the full :class:`~probmodels.models.ar.result.ARFit` of any one series.
     """
 
-    ar: BayesianAR | None = None
+    ar: BayesianAR
     series: list[LongSeries] = field(default_factory=list)
     skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["unique_id", "reason"]))
     table: pd.DataFrame | None = None

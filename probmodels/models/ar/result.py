@@ -28,7 +28,7 @@ __all__ = ["ARFit"]
 _CHUNK = 4_000_000
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, kw_only=True)
 class ARFit(FitResult):
     """The result of :meth:`BayesianAR.fit`.
 
@@ -38,8 +38,8 @@ class ARFit(FitResult):
     ``y_missing`` ``(chain, draw, missing)`` at :attr:`missing_index`.
     """
 
-    ar: BayesianAR | None = None
-    data: TimeSeriesData | None = None
+    ar: BayesianAR
+    data: TimeSeriesData
     priors_used: dict[str, Any] = field(default_factory=dict)
     #: ``(m, 2)`` (time position, series position) of the modelled missing values, whose
     #: draws are ``draws["y_missing"]`` ``(chain, draw, m)``; None for complete data

@@ -62,7 +62,7 @@ class DDPMEvaluation:
                 f"num_draws={self.num_draws})")
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, kw_only=True)
 class DDPMFit(FitResult):
     """The result of :meth:`DDPM.fit`: the trained (EMA) denoiser, its losses and options.
 
@@ -70,7 +70,7 @@ class DDPMFit(FitResult):
     training objective at each step.
     """
 
-    ddpm: DDPM | None = None
+    ddpm: DDPM
 
     model_name = "DDPM"
 

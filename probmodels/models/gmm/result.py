@@ -26,7 +26,7 @@ from probmodels.results import FitResult, index_from_json, index_to_json
 __all__ = ["GMMFit"]
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, kw_only=True)
 class GMMFit(FitResult):
     """The result of :meth:`GaussianMixture.fit`.
 
@@ -41,8 +41,8 @@ class GMMFit(FitResult):
     are taken by position.
     """
 
-    gmm: GaussianMixture | None = None
-    data: np.ndarray | None = None                      # (data, feature) float64
+    gmm: GaussianMixture
+    data: np.ndarray                      # (data, feature) float64
     index: pd.Index | None = None
     feature_names: tuple[str | int, ...] = ()
     named_features: bool = False

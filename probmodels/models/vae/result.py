@@ -30,7 +30,7 @@ __all__ = ["VAEFit"]
 _CHUNK = 50_000
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, kw_only=True)
 class VAEFit(FitResult):
     """The result of :meth:`VAE.fit`.
 
@@ -51,7 +51,7 @@ class VAEFit(FitResult):
     as arrays in the ``.npz``, no pickle) and read with ``probmodels.load(path)``.
     """
 
-    vae: VAE | None = None
+    vae: VAE
     val_losses: np.ndarray = field(default_factory=lambda: np.empty(0))
 
     model_name = "VAE"

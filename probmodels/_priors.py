@@ -44,7 +44,8 @@ def leaf_params(d: torch.distributions.Distribution) -> dict[str, Any]:
             out[key] = getattr(d, key)
     if name == "MultivariateNormal":
         # exactly one of the three parametrisations may be passed
-        out = {"loc": d.loc, "scale_tril": d.scale_tril}
+        mvn: Any = d  # a MultivariateNormal (typed as its base class)
+        out = {"loc": mvn.loc, "scale_tril": mvn.scale_tril}
     if not out:
         raise TypeError(
             f"cannot read the parameters of the prior {d!r}: expected a "
@@ -128,7 +129,7 @@ def from_json(obj: dict[str, Any], dtype: torch.dtype = torch.float64):
         return from_json(obj["base"], dtype).to_event(obj["reinterpreted_batch_ndims"])
     if kind == "Expanded":
         return from_json(obj["base"], dtype).expand(torch.Size(obj["batch_shape"]))
-    cls = getattr(dist, kind, None) if isinstance(kind, str) else None
+    cls: Any = getattr(dist, kind, None) if isinstance(kind, str) else None
     # loading never runs code: only distribution classes are reachable from a file (not
     # functions of pyro.distributions such as enable_validation)
     if not (isinstance(cls, type) and issubclass(cls, torch.distributions.Distribution)):
@@ -145,7 +146,7 @@ def from_json(obj: dict[str, Any], dtype: torch.dtype = torch.float64):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return cls(**params)
+            return cls(**params)  # type: ignore[arg-type]
     except (TypeError, ValueError, NotImplementedError, RuntimeError) as exc:
         raise ValueError(
             f"the prior {kind!r} in the file cannot be rebuilt from its parameters "

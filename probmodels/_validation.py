@@ -202,7 +202,7 @@ def check_bool(value: Any, name: str) -> bool:
     return bool(value)
 
 
-def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
+def check_choice(value: Any, name: str, choices: Sequence[str]) -> Any:
     """Return ``value`` after checking that it is one of the accepted strings.
 
     Parameters
@@ -219,7 +219,8 @@ def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     Returns
     -------
     str
-        ``value`` unchanged.
+        ``value`` unchanged (typed ``Any`` so that it can be assigned to the option's
+        ``Literal`` type).
 
     Raises
     ------

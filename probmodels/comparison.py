@@ -10,6 +10,7 @@ model to use, by :func:`probmodels.diagnostics.choose_best`.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 from collections.abc import Mapping
 
 import numpy as np
@@ -20,7 +21,7 @@ from probmodels.diagnostics import KHAT_THRESHOLD, choose_best, loo_pointwise
 __all__ = ["compare_fits"]
 
 
-def compare_fits(fits: Mapping[str, object], complexity: Mapping[str, float]) -> tuple[pd.DataFrame, str, str]:
+def compare_fits(fits: Mapping[str, Any], complexity: Mapping[str, float]) -> tuple[pd.DataFrame, str, str]:
     """Compare fits scored on the same observations.
 
     Parameters

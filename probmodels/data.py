@@ -136,8 +136,8 @@ def _objects_to_float(array: np.ndarray, what: str) -> np.ndarray:
         else:
             if isinstance(x, (bool, np.bool_)):
                 raise _boolean(what)
-            position = np.unravel_index(i, array.shape)
-            position = position[0] if len(position) == 1 else tuple(int(p) for p in position)
+            where = tuple(int(p) for p in np.unravel_index(i, array.shape))
+            position = where[0] if len(where) == 1 else where
             raise _non_numeric(what, f"{x!r} ({type(x).__name__}) at position {position}")
     return out.reshape(array.shape)
 
@@ -346,7 +346,7 @@ def _freq_from_windows(index: pd.DatetimeIndex | pd.TimedeltaIndex):
         freq = type(window)(window, freq="infer").freq if len(window) >= 3 else None
         if freq is not None:
             counts[freq] = counts.get(freq, 0) + 1
-    return max(counts, key=counts.get) if counts else None
+    return max(counts, key=lambda f: counts[f]) if counts else None
 
 
 def regular_index(index: pd.Index, name: str = "y") -> pd.Index:
@@ -395,7 +395,7 @@ def regular_index(index: pd.Index, name: str = "y") -> pd.Index:
     diffs = np.diff(labels)
     # the typical single step: the median of the steps near the smallest one (a gap is a
     # multiple of it; rounded labels such as decimal years vary by a few percent)
-    step = float(np.median(diffs[diffs <= 1.5 * diffs.min()]))
+    step = float(np.median(diffs[diffs <= 1.5 * diffs.min()]))  # type: ignore[assignment]
     k = np.round((labels - labels[0]) / step)
     off = np.abs(labels - (labels[0] + k * step))
     if np.any(off > 0.1 * step):

@@ -325,7 +325,7 @@ def _group_attrs(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
                 f"types), received {value!r} of type {type(value).__name__}; convert "
                 f"it, e.g. str(value) or int(flag)"
             )
-        out[key] = value
+        out[key] = value  # type: ignore[assignment]
     return out
 
 
@@ -641,7 +641,7 @@ def load_netcdf(path: str | os.PathLike):
     # years, and yearly series such as the sunspots (1700-2008) are longer
     decode = {"decode_times": xr.coders.CFDatetimeCoder(time_unit="s")}
     if _is_datatree_arviz():
-        with xr.open_datatree(path, engine=_NETCDF_ENGINE, **decode) as tree:
+        with xr.open_datatree(path, engine=_NETCDF_ENGINE, **decode) as tree:  # type: ignore[arg-type]
             data = tree.load()
     else:
         az = _arviz()

@@ -19,7 +19,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -256,7 +256,7 @@ class FitResult:
                     arrays: dict[str, np.ndarray]) -> "FitResult":
         raise NotImplementedError
 
-    def to_arviz(self):  # pragma: no cover - every model implements it
+    def to_arviz(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - every model implements it
         raise NotImplementedError
 
     # -- the shared surface ----------------------------------------------------
@@ -274,7 +274,7 @@ class FitResult:
         return summarize(draws, coords=coords, hdi_prob=hdi_prob,
                          chains_diagnostics=self.method == "nuts")
 
-    def _thinned(self, num_draws: int) -> "FitResult":
+    def _thinned(self, num_draws: int) -> Self:
         """A copy keeping ``num_draws`` evenly spaced draws of each chain (for exports that
         would be too large with all of them)."""
         num_draws = check_int(num_draws, "num_draws", minimum=1)
@@ -382,7 +382,7 @@ class FitResult:
         arrays["__meta__"] = np.array(json.dumps(header))
         def write(tmp: str) -> None:
             with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, **arrays)
+                np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]  # (numpy's stub types allow_pickle as **kwds)
 
         # overwrite=False also guards the move into place: a file that appears
         # while this one is written is not replaced
@@ -408,10 +408,11 @@ _HEADER_TYPES: dict[str, type] = {
 }
 
 
-def result_class(model_name: str) -> type["FitResult"]:
+def result_class(model_name: str) -> Any:
     """The result class registered for ``model_name`` (each result class registers itself
     when its module is imported), so that a model builds its result without importing
-    the module that defines it (which imports the model)."""
+    the module that defines it (which imports the model). Typed ``Any``: the class is a
+    subclass of :class:`FitResult` with its model's own fields, known only at run time."""
     try:
         return _REGISTRY[model_name]
     except KeyError:

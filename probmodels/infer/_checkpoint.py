@@ -103,7 +103,7 @@ def data_fingerprint(data: torch.Tensor) -> dict[str, Any]:
     # the raw bytes, hashed in place (any dtype, bfloat16 included; no copy on the CPU)
     raw = flat.reshape(-1).view(torch.uint8).numpy()
     return {"shape": list(flat.shape), "dtype": str(flat.dtype).removeprefix("torch."),
-            "blake2b": hashlib.blake2b(raw, digest_size=16).hexdigest()}
+            "blake2b": hashlib.blake2b(raw, digest_size=16).hexdigest()}  # type: ignore[arg-type]
 
 
 def _fingerprint_mismatch(path, then: dict[str, Any], now: dict[str, Any]) -> ValueError:
@@ -135,4 +135,4 @@ def check_belongs(path, ckpt: dict[str, Any], *, config_key: dict[str, Any], see
             f"may change), or start afresh without resume=."
         )
     if ckpt["fingerprint"] != fingerprints:
-        raise _fingerprint_mismatch(path, ckpt["fingerprint"], fingerprints)
+        raise _fingerprint_mismatch(path, ckpt["fingerprint"], fingerprints)  # type: ignore[arg-type]

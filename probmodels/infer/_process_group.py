@@ -17,6 +17,7 @@ no-ops or identities, in a group they are the collectives the loop needs:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -30,7 +31,7 @@ class SingleProcess:
 
     rank, world = 0, 1
 
-    def allocate_grads(self, params: list[torch.Tensor]) -> None:
+    def allocate_grads(self, params: Sequence[torch.Tensor]) -> None:
         pass
 
     def shard(self, idx: torch.Tensor) -> torch.Tensor:
@@ -39,10 +40,10 @@ class SingleProcess:
     def backward(self, loss: torch.Tensor, n_shard: int, n_global: int) -> None:
         loss.backward()
 
-    def sum_gradients(self, params: list[torch.Tensor], value: torch.Tensor) -> torch.Tensor:
+    def sum_gradients(self, params: Sequence[torch.Tensor], value: torch.Tensor) -> torch.Tensor:
         return value
 
-    def broadcast(self, tensors: list[torch.Tensor]) -> None:
+    def broadcast(self, tensors: Sequence[torch.Tensor]) -> None:
         pass
 
     def barrier(self) -> None:
@@ -65,7 +66,7 @@ class ProcessGroup:
             # current CUDA device; without this every rank would talk through cuda:0
             torch.cuda.set_device(device)
 
-    def allocate_grads(self, params: list[torch.Tensor]) -> None:
+    def allocate_grads(self, params: Sequence[torch.Tensor]) -> None:
         # allocated once, so a rank with an empty shard still joins the all_reduce
         for p in params:
             p.grad = torch.zeros_like(p)
@@ -78,17 +79,21 @@ class ProcessGroup:
         # gradient of (shard sum) / global batch size; summed over ranks by sum_gradients
         (loss * (n_shard / n_global)).backward()
 
-    def sum_gradients(self, params: list[torch.Tensor], value: torch.Tensor) -> torch.Tensor:
+    def sum_gradients(self, params: Sequence[torch.Tensor], value: torch.Tensor) -> torch.Tensor:
         """All-reduce the gradients and this shard's summed loss ``value`` in one flat tensor."""
-        flat = torch.cat([p.grad.reshape(-1) for p in params] + [value.reshape(1)])
+        grads = [p.grad for p in params]
+        if any(g is None for g in grads):
+            raise RuntimeError("sum_gradients needs every parameter's gradient: call allocate_grads first.")
+        flat = torch.cat([g.reshape(-1) for g in grads if g is not None] + [value.reshape(1)])
         dist.all_reduce(flat)
         offset = 0
-        for p in params:
-            p.grad.copy_(flat[offset:offset + p.numel()].view_as(p))
+        for p, g in zip(params, grads):
+            if g is not None:
+                g.copy_(flat[offset:offset + p.numel()].view_as(p))
             offset += p.numel()
         return flat[-1]
 
-    def broadcast(self, tensors: list[torch.Tensor]) -> None:
+    def broadcast(self, tensors: Sequence[torch.Tensor]) -> None:
         with torch.no_grad():
             for t in tensors:
                 dist.broadcast(t.data, src=0)

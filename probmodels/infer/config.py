@@ -25,7 +25,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 from probmodels._validation import (_did_you_mean, check_bool, check_choice, check_float,
                                     check_int)
@@ -52,7 +52,10 @@ _MAX_TREE_DEPTH = 20
 #: more draws than this in one array is a request for gigabytes (1e8 draws x 8 bytes)
 _MAX_DRAWS = 100_000_000
 
-C = TypeVar("C")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+C = TypeVar("C", bound="DataclassInstance")
 
 
 #: fields of a training configuration that the fit's own arguments set, not options:

@@ -184,14 +184,20 @@ def _start_child(payload: bytes) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "probmodels.infer._chain_process"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, env=env)
-    proc.stdin.write(payload)
-    proc.stdin.close()
+    stdin = proc.stdin
+    if stdin is None:  # Popen(stdin=PIPE) always opens it
+        raise RuntimeError("the NUTS chain process has no stdin pipe")
+    stdin.write(payload)
+    stdin.close()
     return proc
 
 
 def _collect_child(proc: subprocess.Popen, chain: int):
-    out = proc.stdout.read()
-    proc.stdout.close()
+    stdout = proc.stdout
+    if stdout is None:  # Popen(stdout=PIPE) always opens it
+        raise RuntimeError("the NUTS chain process has no stdout pipe")
+    out = stdout.read()
+    stdout.close()
     code = proc.wait()
     status, value = pickle.loads(out) if out else ("error", f"exit code {code}, no output")
     if status == "unloadable":

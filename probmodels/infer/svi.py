@@ -70,14 +70,14 @@ def _make_optimizer(lr: float, schedule: str, steps: int, lr_decay: float):
     """Pyro's Adam with the learning rate following ``schedule`` over ``steps``."""
     adam_args = {"lr": lr, "betas": (0.9, 0.999)}
     if schedule == "constant":
-        return pyro.optim.Adam(adam_args)
+        return pyro.optim.Adam(adam_args)  # type: ignore[attr-defined]
     wrapped = {"optimizer": torch.optim.Adam, "optim_args": adam_args}
     if schedule == "exponential":
         # lr_t = lr * gamma**t with gamma chosen so that lr_steps = lr * lr_decay
-        return pyro.optim.ExponentialLR({**wrapped, "gamma": lr_decay ** (1.0 / max(steps, 1))})
+        return pyro.optim.ExponentialLR({**wrapped, "gamma": lr_decay ** (1.0 / max(steps, 1))})  # type: ignore[attr-defined]
     if schedule == "onecycle":
-        return pyro.optim.OneCycleLR({**wrapped, "max_lr": lr, "total_steps": max(steps, 1)})
-    return pyro.optim.CosineAnnealingLR({**wrapped, "T_max": steps, "eta_min": lr * lr_decay})
+        return pyro.optim.OneCycleLR({**wrapped, "max_lr": lr, "total_steps": max(steps, 1)})  # type: ignore[attr-defined]
+    return pyro.optim.CosineAnnealingLR({**wrapped, "T_max": steps, "eta_min": lr * lr_decay})  # type: ignore[attr-defined]
 
 
 def first_nonfinite_site(model, guide, args, kwargs) -> str:

@@ -185,7 +185,7 @@ class ELBOLoss:
         Called as ``model(batch, num_data=N)``.
     num_data : int
         ``N``, the number of training examples.
-    elbo : pyro.infer.ELBO, optional
+    elbo : pyro.infer.Trace_ELBO, optional
         Default ``Trace_ELBO()``; e.g. ``TraceMeanField_ELBO()`` for analytic KL terms.
     validate : bool, default False
         Pyro's distribution argument checks during training (the data were
@@ -193,7 +193,7 @@ class ELBOLoss:
     """
 
     def __init__(self, model: Callable, guide: Callable, num_data: int, *,
-                 elbo: pyro.infer.ELBO | None = None, validate: bool = False):
+                 elbo: Trace_ELBO | None = None, validate: bool = False):
         self.model, self.guide = model, guide
         self.num_data = check_int(num_data, "num_data", minimum=1)
         self.elbo = elbo if elbo is not None else Trace_ELBO()
@@ -235,7 +235,7 @@ def _clone_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def _ema_tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     """What the EMA averages: the parameters and the floating-point buffers."""
-    out = {name: p for name, p in module.named_parameters()}
+    out: dict[str, torch.Tensor] = {name: p for name, p in module.named_parameters()}
     out.update({name: b for name, b in module.named_buffers() if b.is_floating_point()})
     return out
 
@@ -599,7 +599,7 @@ class _Trainer:
         self.opt.step()
         if self.sched is not None:
             self.sched.step()
-        if self.ema is not None:
+        if self.ema is not None and config.ema_decay is not None:
             with torch.no_grad():
                 for name, t in self.averaged.items():
                     self.ema[name].lerp_(t.detach(), 1.0 - config.ema_decay)
@@ -648,6 +648,8 @@ class _Trainer:
         """Mean validation loss per example, with the same random numbers at every epoch."""
         self.module.eval()
         total, size = 0.0, self.config.batch_size
+        if self.val_data is None:
+            raise RuntimeError("_validation_loss needs validation rows (the fit has none)")
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.no_grad(), torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.val_seed)
@@ -691,6 +693,9 @@ class _Trainer:
     # ------------------------------------------------------- checkpoint, finish
 
     def _save_checkpoint(self, epoch_done: int) -> None:
+        checkpoint = self.config.checkpoint
+        if checkpoint is None:  # the same on every rank: none of them gathers
+            return
         rngs = self.group.gather(rng_state(self.device))
         if self.group.rank == 0:
             state = {
@@ -707,7 +712,7 @@ class _Trainer:
                 "initial_loss": self.initial_loss,
                 "order_generator": self.order_gen.get_state(), "rng": rngs,
             }
-            write_atomic(Path(self.config.checkpoint), lambda tmp: torch.save(state, tmp))
+            write_atomic(Path(checkpoint), lambda tmp: torch.save(state, tmp))
         self.group.barrier()
 
     def _finish(self, seconds: float) -> TrainRun:

@@ -174,6 +174,7 @@ class UpsampleBlock(nn.Module):
         check_positive_int(in_channels, "in_channels", owner)
         check_positive_int(out_channels, "out_channels", owner)
         self.mode = check_option(mode, "upsample mode", UPSAMPLE_MODES, owner)
+        self.up: nn.Module
         if mode == "transpose":
             self.up = nn.ConvTranspose2d(in_channels, out_channels, kernel_size=4, stride=2, padding=1)
         else:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -301,7 +302,7 @@ class UNet(nn.Module):
         self.out_channels = in_channels if out_channels is None else check_positive_int(out_channels, "out_channels", owner)
         time_dim = 4 * base_channels if time_dim is None else check_positive_int(time_dim, "time_dim", owner)
         self.channel_mults = tuple(mults)
-        block = dict(num_groups=num_groups, activation=activation, dropout=p)
+        block: dict[str, Any] = dict(num_groups=num_groups, activation=activation, dropout=p)
 
         self.time_embed = nn.Sequential(
             SinusoidalTimeEmbedding(time_dim),

@@ -108,6 +108,8 @@ def completed(d: Design, y_missing: torch.Tensor, order: int):
     """The series with ``y_missing`` ``batch + (m,)`` in the missing places, its lag matrix and
     targets: ``(y batch + (T, S), X batch + (n, S, p), target batch + (n, S))``."""
     T, S = d.y.shape
+    if d.missing is None:
+        raise ValueError("completed() needs a design with missing values (d.missing is None)")
     batch = y_missing.shape[:-1]
     flat = d.y.reshape(T * S).expand(batch + (T * S,))
     y = flat.scatter(-1, d.missing.expand(batch + d.missing.shape), y_missing).reshape(batch + (T, S))

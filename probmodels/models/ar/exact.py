@@ -164,7 +164,7 @@ def sigma_grid(log_post: Callable[[np.ndarray], np.ndarray], sigma_hat: np.ndarr
         last = points - 1 - finite[:, ::-1].argmax(1)
         lo, hi = grid[rows, first], grid[rows, last]
         grid = lo[:, None] + (hi - lo)[:, None] * t[None, :]
-        g = None
+        g = None  # type: ignore[assignment]
     return (grid, g) if with_density else grid
 
 

@@ -131,7 +131,7 @@ def gibbs(y: np.ndarray, order: int, hold_back: int, prior_mean: np.ndarray,
                                     sigma_hat, points=_GIBBS_GRID)
             prior_on_grid = log_prior_sigma(np.exp(grid)) + grid
             g = exact.log_marginal(conj, np.exp(grid)) + prior_on_grid
-        sigma = exact.draw_on_grid(grid, g, rng, 1)
+        sigma = exact.draw_on_grid(grid, g, rng, 1)  # type: ignore[arg-type]
         beta = exact.draw_beta(conj, sigma, rng.standard_normal((1, 1, k)))[0, 0]
         s = float(sigma[0, 0])
         full[positions] = _draw_missing(full, positions, beta[0], beta[1:], s, hold_back,

@@ -178,7 +178,7 @@ def fit_many(ar: BayesianAR, df: Any, *, id_col: str = "unique_id", time_col: st
     series, skipped = split_long(
         df, id_col=id_col, time_col=time_col, target_col=target_col, min_observed=h + 2,
         reason=f"order {ar.order} with hold_back {h} needs at least {h + 2} observed values",
-        errors=errors)
+        errors=errors)  # type: ignore[arg-type]
     seed = resolve_seed(seed)
     fit = ManyARFit(draws={}, method="exact", seed=seed, ar=ar, series=series, skipped=skipped,
                     num_samples=num_samples, hdi_prob=float(hdi_prob), chunk_size=chunk_size,
@@ -249,11 +249,11 @@ class ManyARFit(FitResult):
                 f"kept); fit again with fit_many(..., hdi_prob={hdi_prob}), or use "
                 f"fit.fit_one(unique_id).summary(hdi_prob={hdi_prob}) for one series."
             )
-        return self.table.copy()
+        return self.table.copy()  # type: ignore[union-attr]
 
     def stationarity(self) -> pd.Series:
         """The posterior probability that each series' process is stationary."""
-        first = self.table.xs("mu", level="parameter")
+        first = self.table.xs("mu", level="parameter")  # type: ignore[union-attr]
         return pd.Series(first["p_stationary"].to_numpy(), index=first.index, name="P(stationary)")
 
     def flagged(self) -> pd.DataFrame:
@@ -261,7 +261,7 @@ class ManyARFit(FitResult):
         k-hat above 0.7, a Gibbs chain's R-hat above 1.01, or an ESS below 400 of a Gibbs
         chain or of the importance weights)."""
         t = self.table
-        per = t.groupby(level="unique_id", sort=False).agg(khat=("khat", "max"), r_hat=("r_hat", "max"),
+        per = t.groupby(level="unique_id", sort=False).agg(khat=("khat", "max"), r_hat=("r_hat", "max"),  # type: ignore[union-attr]
                                                           ess=("ess", "min"), method=("method", "first"))
         # the ESS rule is for Markov chains and importance weights; independent exact
         # draws have as many effective draws as the user asked for

@@ -242,9 +242,9 @@ class BayesianAR(Model):
             col = values[:, j][~np.isnan(values[:, j])]
             rms[j] = math.sqrt(float(np.mean(col * col)))
             sd[j] = float(np.std(col, ddof=1)) if col.size > 1 else 0.0
-        rms, sd = torch.as_tensor(rms), torch.as_tensor(sd)
+        rms, sd = torch.as_tensor(rms), torch.as_tensor(sd)  # type: ignore[assignment]
         return {
-            "mu": dist.Normal(torch.zeros_like(rms), 10.0 * rms),
+            "mu": dist.Normal(torch.zeros_like(rms), 10.0 * rms),  # type: ignore[arg-type]
             "phi": dist.Normal(torch.tensor(0.0, dtype=DTYPE), torch.tensor(1.0, dtype=DTYPE)),
             "sigma": dist.HalfNormal(2.0 * sd),
         }
@@ -418,7 +418,7 @@ class BayesianAR(Model):
     def default_config(self, method: str):
         return {"exact": ExactConfig, "svi": ARSVIConfig, "nuts": NUTSConfig}[method]()
 
-    def _prepare(self, data) -> _Problem:
+    def _prepare(self, data) -> _Problem:  # type: ignore[override]
         h = self.effective_hold_back
         ts = as_time_series(data, name="y", min_length=h + 2, missing=True,
                             reason=f"order {self.order} with hold_back {h} conditions on the "
@@ -498,7 +498,7 @@ class BayesianAR(Model):
             values = {k: torch.as_tensor(v.mean(axis=(0, 1)), dtype=DTYPE) for k, v in start.draws.items()}
             cls = (pyro.infer.autoguide.AutoMultivariateNormal if guide_kind == "multivariate_normal"
                    else pyro.infer.autoguide.AutoNormal)
-            guide = cls(model, init_loc_fn=pyro.infer.autoguide.init_to_value(values=values),
+            guide = cls(model, init_loc_fn=pyro.infer.autoguide.init_to_value(values=values),  # type: ignore[assignment]
                         init_scale=0.01)
         svi = run_svi(
             model, guide, steps=max(config.steps, 1), lr=config.lr, schedule=config.schedule,
@@ -565,7 +565,7 @@ class BayesianAR(Model):
 def _missing_index(d: Design) -> np.ndarray:
     """``(m, 2)`` (time, series) of the design's missing values, in their flat order."""
     S = d.num_series
-    flat = d.missing.numpy()
+    flat = d.missing.numpy()  # type: ignore[union-attr]
     return np.stack([flat // S, flat % S], 1)
 
 
@@ -652,16 +652,16 @@ def conjugate_guide(d: Design, priors: Mapping[str, Any], order: int):
         init_shape = torch.full((S,), max(n - k, 2) / 2.0, dtype=DTYPE)
         init_rate = torch.as_tensor(rss / 2.0, dtype=DTYPE)
     else:
-        init_shape = init_rate = None
+        init_shape = init_rate = None  # type: ignore[assignment]
     shape = pyro.param("sigma_shape", lambda: init_shape, constraint=constraints.positive)
-    rate = pyro.param("sigma_rate", lambda: init_rate, constraint=constraints.positive)
+    rate = pyro.param("sigma_rate", lambda: init_rate, constraint=constraints.positive)  # type: ignore[arg-type, return-value]
     mean0, prec0 = gaussian_prior(priors, S, order)
     P0, info0 = (torch.as_tensor(a, dtype=DTYPE) for a in centred_prior(d.center.numpy(), mean0, prec0))
     c = d.center                                                          # (S,)
     with pyro.plate("series", S, dim=-1):
         # sigma = tau^(-1/2) with tau ~ Gamma: the family holds the exact posterior of
         # sigma under a flat prior, so only the prior's curvature is approximated
-        q_sigma = dist.TransformedDistribution(dist.Gamma(shape, rate), [PowerTransform(-0.5)])
+        q_sigma = dist.TransformedDistribution(dist.Gamma(shape, rate), [PowerTransform(-0.5)])  # type: ignore[arg-type]
         sigma = pyro.sample("sigma", q_sigma)                                 # (..., S)
         inv_s2 = sigma.pow(-2).unsqueeze(-1)                                  # (..., S, 1)
         # Lambda = Z'Z / sigma^2 + P_0 ;  Lambda b_mean = Z'(y - c) / sigma^2 + info_0

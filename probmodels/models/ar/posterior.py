@@ -150,15 +150,15 @@ def draws_for_series(series: Sequence[np.ndarray], labels: Sequence[Any], priors
             continue
         rows = np.array([s])
         out = gibbs.gibbs(series[s], order, hold_back, gauss[0][s], gauss[1][s],
-                          lambda sg, rows=rows: log_prior_sigma(sg, rows), rngs[s],
+                          lambda sg, rows=rows: log_prior_sigma(sg, rows), rngs[s],  # type: ignore[misc]
                           num_samples=proposals, warmup=GIBBS_WARMUP)
         chain = np.concatenate([out["beta"], out["sigma"][:, None]], 1)[None]   # (1, M, k + 1)
         results[s] = SeriesDraws(out["beta"], out["sigma"], out["missing"], out["positions"],
                                  {"gibbs": True, "ess": float(np.min(ess_bulk(chain))),
                                   "rhat": float(np.max(rhat(chain)))})
     if surrogates is not None and correct:
-        _importance_correct(results, priors, surrogates, rngs, num, p)
-    return results
+        _importance_correct(results, priors, surrogates, rngs, num, p)  # type: ignore[arg-type]
+    return results  # type: ignore[return-value]
 
 
 def _importance_correct(results: list[SeriesDraws], priors, surrogates, rngs, num: int, p: int) -> None:

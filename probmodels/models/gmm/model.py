@@ -122,7 +122,7 @@ class GMMSVIConfig(SVIConfig):
     2-3 times faster per step).
     """
 
-    steps: int | None = None
+    steps: int | None = None  # type: ignore[assignment]
     lr: float = 0.002
     num_particles: int = 8
     num_starts: int = 5
@@ -326,18 +326,18 @@ class GaussianMixture(Model):
         for name in ("mu", "sigma"):
             shape = layout.site_shape(name)
             try:
-                torch.Size(broadcast_shape(tuple(out[name].batch_shape), shape))
-                if broadcast_shape(tuple(out[name].batch_shape), shape) != shape:
+                torch.Size(broadcast_shape(tuple(out[name].batch_shape), shape))  # type: ignore[union-attr]
+                if broadcast_shape(tuple(out[name].batch_shape), shape) != shape:  # type: ignore[union-attr]
                     raise ValueError
             except ValueError:
                 raise ValueError(
-                    f"the {name} prior's batch_shape {tuple(out[name].batch_shape)} does not "
+                    f"the {name} prior's batch_shape {tuple(out[name].batch_shape)} does not "  # type: ignore[union-attr]
                     f"broadcast to {shape} (components, features); pass a scalar prior or one "
                     f"of shape {shape}."
                 ) from None
-        if layout.full and out["L_omega"].event_shape[-1] != layout.D:
+        if layout.full and out["L_omega"].event_shape[-1] != layout.D:  # type: ignore[union-attr]
             raise ValueError(
-                f"the L_omega prior is for {out['L_omega'].event_shape[-1]} features, the data have "
+                f"the L_omega prior is for {out['L_omega'].event_shape[-1]} features, the data have "  # type: ignore[union-attr]
                 f"{layout.D}; use dist.LKJCholesky({layout.D}, concentration=2.)."
             )
         return out
@@ -547,7 +547,7 @@ class GaussianMixture(Model):
     def default_config(self, method: str):
         return {"svi": GMMSVIConfig, "nuts": GMMNUTSConfig}[method]()
 
-    def _prepare(self, data, sample_weight=None) -> _Problem:
+    def _prepare(self, data, sample_weight=None) -> _Problem:  # type: ignore[override]
         values, index, names = self._check_data(data)
         w = self._check_weights(sample_weight, values.shape[0])
         x = torch.as_tensor(values, dtype=DTYPE)
@@ -560,7 +560,7 @@ class GaussianMixture(Model):
     def _fit_svi(self, problem: _Problem, config: GMMSVIConfig, run: Run) -> Outcome:
         return fit_svi(problem, config, run)
 
-    def _nuts_target(self, problem: _Problem, config: GMMNUTSConfig, run: Run):
+    def _nuts_target(self, problem: _Problem, config: GMMNUTSConfig, run: Run):  # type: ignore[override]
         x, w, priors, layout = problem.x, problem.w, problem.priors, problem.layout
         packing, found = starts(x, w, priors, layout, seed_stream(run.seed, "em"), num_starts=3)
         mode = max(found, key=lambda s: s[1])[0]
@@ -587,7 +587,7 @@ class GaussianMixture(Model):
             return outcome
         # D > 1: every draw's components relabelled to the pivot, the MAP with its
         # components sorted by the first feature's mean (module docstring)
-        pivot, _ = Packing(problem.priors, layout).unpack(problem.pivot.unsqueeze(0))
+        pivot, _ = Packing(problem.priors, layout).unpack(problem.pivot.unsqueeze(0))  # type: ignore[union-attr]
         order = np.argsort(pivot["mu"][0, :, 0].numpy(), kind="stable")
         C, S = outcome.draws["pi"].shape[:2]
         flat = relabel({k: v.reshape((C * S,) + v.shape[2:]) for k, v in outcome.draws.items()},

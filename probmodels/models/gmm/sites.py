@@ -223,7 +223,7 @@ def mixture_model(x: torch.Tensor | None, priors: Mapping[str, Any], layout: Lay
     N = x.shape[0] if x is not None else num_data
     # minibatch indices are drawn with replacement: unbiased like Pyro's default
     # randperm(N)[:B], which at N = 1e6 costs more than the rest of the step
-    subsample = None if subsample_size is None else torch.randint(N, (subsample_size,))
+    subsample = None if subsample_size is None else torch.randint(N, (subsample_size,))  # type: ignore[arg-type]
     with pyro.plate("data", N, subsample=subsample, dim=-1) as idx:
         z = pyro.sample("z", dist.Categorical(logits=a.log_pi),
                         infer={"enumerate": "parallel"})
@@ -231,7 +231,7 @@ def mixture_model(x: torch.Tensor | None, priors: Mapping[str, Any], layout: Lay
         out = pyro.sample("x", component_dist(a, z), obs=x_b)
         if weights is not None and x is not None:
             # enumeration takes scalar scales only: (w_n - 1) log p(x_n) makes w_n log p(x_n)
-            lp = torch.logsumexp(joint_terms(x_b, a), dim=-1)
+            lp = torch.logsumexp(joint_terms(x_b, a), dim=-1)  # type: ignore[arg-type]
             pyro.factor("sample_weight", (weights[idx] - 1.0) * lp)
     return out
 

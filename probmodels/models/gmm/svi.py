@@ -74,7 +74,7 @@ def _best_start(problem, config, run: Run, minibatch: bool):
         x_init, w_init, shrink = x, w, 1.0
     packing, found = starts(x_init, w_init, problem.priors, problem.layout,
                             seed_stream(run.seed, "em"), config.num_starts)
-    best, seen = None, []
+    best, seen = None, []  # type: ignore[var-annotated]
     probe = torch.Generator().manual_seed(seed_stream(run.seed, "probe"))
     for mode, lp, fitted in sorted(found, key=lambda s: -s[1]):
         if any(torch.allclose(mode, m, atol=1e-4, rtol=1e-4) for m in seen):
@@ -123,7 +123,7 @@ def _refine(problem, config, run: Run, packing, mode, L, steps: int, minibatch: 
         svi = run_svi(model, guide, steps=steps, lr=config.lr, schedule=config.schedule,
                       lr_decay=config.lr_decay, loss=loss, progress=run.progress,
                       seed=seed_stream(run.seed, "svi"), average=True, description="GMM SVI",
-                      **schedule)
+                      **schedule)  # type: ignore[arg-type]
     with torch.no_grad():
         loc = guide.loc.detach().clone()
         tril = (guide.scale[..., None] * guide.scale_tril).detach().clone()

@@ -65,7 +65,7 @@ import functools
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 import pyro
@@ -81,6 +81,9 @@ from probmodels.infer.runtime import pyro_section
 from probmodels.infer.traced import TracedELBOLoss
 from probmodels.infer.train import ELBOLoss, train
 from probmodels.models.vae.networks import MIN_PIXEL_SCALE, as_examples, build
+
+if TYPE_CHECKING:  # the result module imports this one
+    from probmodels.models.vae.result import VAEFit
 
 __all__ = ["ARCHITECTURES", "Architecture", "LIKELIHOODS", "Likelihood", "VAE", "VAETrainConfig"]
 
@@ -98,7 +101,7 @@ class VAETrainConfig(TrainConfig):
     steps: int = 4400
     batch_size: int = 64
     lr: float = 1e-3
-    schedule: str = "cosine"
+    schedule: str = "cosine"  # type: ignore[assignment]
     validation: float | None = 0.1
     patience: int | None = 30
     jit: bool = True
@@ -171,7 +174,7 @@ class VAE:
         analytic_kl: bool = True,
     ):
         if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, bool):
-            input_shape = (input_shape,)
+            input_shape = (input_shape,)  # type: ignore[assignment]
         if (isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence)
                 or len(input_shape) not in (1, 3)):
             raise ValueError(
@@ -222,7 +225,7 @@ class VAE:
         elif self.likelihood == "continuous_bernoulli":
             base = dist.ContinuousBernoulli(logits=f)
         else:
-            base = dist.Normal(f, F.softplus(self.net.decoder.rho) + MIN_PIXEL_SCALE)
+            base = dist.Normal(f, F.softplus(self.net.decoder.rho) + MIN_PIXEL_SCALE)  # type: ignore[arg-type]
         return base.to_event(len(self.input_shape))
 
     def _mean(self, f: torch.Tensor) -> torch.Tensor:

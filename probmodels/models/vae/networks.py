@@ -83,8 +83,8 @@ def build(vae) -> VAENet:
             f"input_shape={shape}; use architecture='mlp' for vectors."
         )
     try:
-        enc = ConvEncoder(shape, vae.channels, 2 * K, norm=vae.norm, activation=vae.activation)
-        dec = ConvDecoder(K, shape, vae.channels[::-1], upsample=vae.upsample, norm=vae.norm,
+        enc = ConvEncoder(shape, vae.channels, 2 * K, norm=vae.norm, activation=vae.activation)  # type: ignore[assignment]
+        dec = ConvDecoder(K, shape, vae.channels[::-1], upsample=vae.upsample, norm=vae.norm,  # type: ignore[assignment]
                           activation=vae.activation)
     except ValueError as exc:
         raise ValueError(

@@ -46,4 +46,14 @@ test-arviz1:
 	$(MAKE) --no-print-directory PY312="$$py" $(VENV_ARVIZ1)/.installed && \
 	PYTHONPATH="$(CURDIR)" $(VENV_ARVIZ1)/bin/python -m pytest -q -p no:cacheprovider tests/test_export.py
 
-.PHONY: setup demo test test-arviz1
+# Lint and type check of probmodels/ (configuration in pyproject.toml); CI runs it
+$(VENV)/.lint-installed: $(VENV)/.installed
+	$(VENV)/bin/pip install -q -e '.[lint]'
+	touch $@
+
+lint: $(VENV)/.lint-installed
+	$(VENV)/bin/ruff check probmodels
+	$(VENV)/bin/ruff format --check probmodels
+	$(VENV)/bin/mypy
+
+.PHONY: setup demo test test-arviz1 lint

@@ -1,12 +1,25 @@
-"""DDPM plots: samples against the data, and the denoising trajectory."""
+r"""DDPM plots: samples against the data, the denoising trajectory and the bound per
+timestep in bits per dimension.
+
+The negative ELBO of Ho et al. (2020, eq. 5) splits into one term per timestep,
+
+.. math::
+
+    L = L_T + \sum_{t=2}^{T} L_{t-1} + L_0,
+
+(:meth:`~probmodels.models.ddpm.result.DDPMFit.evaluate`'s ``terms``); each term
+divided by ``num_dims * ln 2`` is its share of the bits per dimension, and the
+shares add up to the fit's ``bits_per_dim``.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from probmodels.metrics import bits_per_dim
 from probmodels.plots.common import axes, plot_image_grid
 
-__all__ = ["plot_ddpm_samples", "plot_ddpm_trajectory"]
+__all__ = ["plot_bits_per_timestep", "plot_ddpm_samples", "plot_ddpm_trajectory"]
 
 
 def _image_range(fit) -> dict:
@@ -14,8 +27,9 @@ def _image_range(fit) -> dict:
     return {"vmin": -1.0, "vmax": 1.0}
 
 
-def plot_ddpm_samples(fit, n: int = 1000, *, steps: int | None = None, seed: int | None = None,
-                      data=None, ax=None):
+def plot_ddpm_samples(
+    fit, n: int = 1000, *, steps: int | None = None, seed: int | None = None, data=None, ax=None
+):
     """Scatter of ``n`` samples of a 2-D DDPM over ``data`` (grey), or a grid of sampled
     images; returns the Axes."""
     samples = fit.sample(n, steps=steps, seed=seed)
@@ -35,8 +49,15 @@ def plot_ddpm_samples(fit, n: int = 1000, *, steps: int | None = None, seed: int
     return ax
 
 
-def plot_ddpm_trajectory(fit, n: int = 500, *, steps: int | None = None, num_frames: int = 6,
-                         seed: int | None = None, ax=None):
+def plot_ddpm_trajectory(
+    fit,
+    n: int = 500,
+    *,
+    steps: int | None = None,
+    num_frames: int = 6,
+    seed: int | None = None,
+    ax=None,
+):
     """The reverse process from ``x_T`` to ``x_0`` at ``num_frames`` timesteps, left to right.
 
     2-D data: one scatter of ``n`` points per timestep, side by side; images: one
@@ -59,4 +80,63 @@ def plot_ddpm_trajectory(fit, n: int = 500, *, steps: int | None = None, num_fra
         tiles = np.swapaxes(frames[:, :rows], 0, 1).reshape((-1,) + frames.shape[2:])
         plot_image_grid(tiles, ncols=len(ts), ax=ax, **_image_range(fit))
         ax.set_title("t = " + ", ".join(str(t) for t in ts), fontsize="small")
+    return ax
+
+
+def plot_bits_per_timestep(
+    fit, x=None, *, evaluation=None, num_draws: int = 1, seed: int | None = None, ax=None
+):
+    """Each timestep's term of the negative ELBO in bits per dimension: ``L_0`` (the
+    decoder) at ``t = 0``, ``L_{t-1}`` (the KL of step ``t``) at ``t - 1`` and the prior
+    term ``L_T`` at ``T``; the title gives their sum, the fit's bits/dim.
+
+    Parameters
+    ----------
+    fit : DDPMFit
+    x : array-like, optional
+        Data to evaluate (:meth:`DDPMFit.evaluate`); not needed with ``evaluation``.
+    evaluation : DDPMEvaluation, optional
+        A result of ``fit.evaluate(x)`` to draw instead of evaluating again.
+    num_draws : int, default 1
+        Draws of the bound per example when evaluating ``x``.
+    seed : int, optional
+        Seed of the evaluation (default: the fit's).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure when None.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax.lines[0]`` holds ``(t, bits/dim of term t)`` for ``t = 0..T``; its values
+        add up to ``evaluation.bits_per_dim``.
+    """
+    if evaluation is None:
+        if x is None:
+            raise ValueError(
+                "plot_bits_per_timestep needs data x to evaluate, or evaluation=fit.evaluate(x)."
+            )
+        evaluation = fit.evaluate(x, num_draws=num_draws, seed=seed)
+    terms = np.asarray(evaluation.terms, dtype=float)
+    T = fit.ddpm.timesteps
+    if terms.shape != (T + 1,):
+        raise ValueError(
+            f"evaluation.terms must have shape (T + 1,) = ({T + 1},) for this fit's "
+            f"T={T}, got {terms.shape}; pass the evaluation of this fit."
+        )
+    bpd = bits_per_dim(terms, fit.ddpm.num_dims)
+    ax = axes(ax)
+    t = np.arange(T + 1)
+    ax.plot(t, bpd, drawstyle="steps-mid", color="C0", lw=1.2)
+    ax.plot([0], [bpd[0]], "o", color="C1", label="L_0 (decoder)")
+    ax.plot([T], [bpd[T]], "s", color="C2", label="L_T (prior)")
+    ax.axhline(0.0, color="0.6", lw=0.8)
+    if T >= 50:
+        ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlabel("timestep t (term L_t)")
+    ax.set_ylabel("bits per dimension")
+    ax.set_title(
+        f"bound per timestep, total {evaluation.bits_per_dim:.3f} bits/dim "
+        f"(sum {float(bpd.sum()):.3f})"
+    )
+    ax.legend(frameon=False, fontsize="small")
     return ax

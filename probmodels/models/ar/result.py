@@ -268,18 +268,22 @@ class ARFit(FitResult):
                    "model": repr(self.ar), "method": self.method, "seed": int(self.seed)},
         )
 
-    def plot_forecast(self, steps: int = 20, *, quantiles: tuple[float, float] = (0.05, 0.95),
-                      series: str | None = None, history: int | None = None, ax=None,
-                      seed: int | None = None):
-        """Plot the history, forecast mean and the ``quantiles`` band; returns the Axes."""
+    def plot_forecast(self, steps: int = 20, *, levels: Sequence[float] = (0.5, 0.8, 0.95),
+                      quantiles: tuple[float, float] | None = None, series: str | None = None,
+                      history: int | None = None, ax=None, seed: int | None = None):
+        """Fan chart of the forecast: the history, the forecast mean and nested central
+        intervals at ``levels`` (:func:`probmodels.plots.ar.plot_fan_chart`); with
+        ``quantiles=(lo, hi)`` a single band between those quantiles instead. Returns the Axes."""
+        from probmodels.plots.ar import _series_position, plot_fan_chart
+
+        if quantiles is None:
+            return plot_fan_chart(self, steps, levels=levels, series=series, history=history,
+                                  seed=seed, ax=ax)
         from probmodels.plots import plot_forecast
 
         lo, hi = quantiles
+        s, col = _series_position(self, series)
         table = self.forecast(steps, quantiles=(lo, hi), seed=seed)
-        col = series if series is not None else self.data.columns[0]
-        if col not in self.data.columns:
-            raise ValueError(f"series {col!r} not in the fit; choose one of {list(self.data.columns)}.")
-        s = self.data.columns.index(col)
         if not self.data.univariate:
             table = table[col]
         hist = pd.Series(self.data.values[:, s], index=self.data.index, name=col)
@@ -287,6 +291,22 @@ class ARFit(FitResult):
             hist = hist.iloc[-check_int(history, "history", minimum=1):]
         return plot_forecast(hist, table, lower=f"q{lo:g}", upper=f"q{hi:g}", ax=ax,
                              title=f"{self.ar!r} forecast, {int(round((hi - lo) * 100))}% band")
+
+    def plot_residual_diagnostics(self, *, series: str | None = None, seed: int | None = None,
+                                  axes=None):
+        """Residual series, residual ACF with its ±1.96/√n band, normal QQ and PIT histogram
+        on a 2 x 2 figure (:func:`probmodels.plots.ar.plot_residual_diagnostics`); returns
+        the Axes array."""
+        from probmodels.plots.ar import plot_residual_diagnostics
+
+        return plot_residual_diagnostics(self, series=series, seed=seed, axes=axes)
+
+    def plot_stationarity(self, *, series: str | None = None, ax=None):
+        """AR(2) only: the stationarity triangle with the posterior draws of ``(phi1, phi2)``
+        (:func:`probmodels.plots.ar.plot_stationarity_region`); returns the Axes."""
+        from probmodels.plots.ar import plot_stationarity_region
+
+        return plot_stationarity_region(self, series=series, ax=ax)
 
     # ------------------------------------------------------- persistence
     def _state(self):

@@ -293,6 +293,16 @@ class DDPMFit(FitResult):
 
         return plot_ddpm_trajectory(self, n, steps=steps, num_frames=num_frames, seed=seed, ax=ax)
 
+    def plot_bits_per_timestep(self, x=None, *, evaluation: DDPMEvaluation | None = None,
+                               num_draws: int = 1, seed: int | None = None, ax=None):
+        """Each timestep's term of the bound on ``x`` in bits per dimension; the terms add
+        up to ``evaluate(x).bits_per_dim``
+        (:func:`probmodels.plots.ddpm.plot_bits_per_timestep`); returns the Axes."""
+        from probmodels.plots.ddpm import plot_bits_per_timestep
+
+        return plot_bits_per_timestep(self, x, evaluation=evaluation, num_draws=num_draws,
+                                      seed=seed, ax=ax)
+
     # ------------------------------------------------------------ persistence
     def _state(self):
         ddpm = self.ddpm

@@ -300,6 +300,15 @@ class GMMFit(FitResult):
 
         return plot_mixture_scatter(self, ax=ax, features=features)
 
+    def plot_responsibilities(self, *, ax=None, features: tuple[int, int] = (0, 1),
+                              grid_size: int = 100):
+        """Posterior responsibilities ``p(z = k | x)`` over a grid of the data's range, in the
+        component colours (:func:`probmodels.plots.gmm.plot_responsibility_map`); returns
+        the Axes."""
+        from probmodels.plots.gmm import plot_responsibility_map
+
+        return plot_responsibility_map(self, features=features, grid_size=grid_size, ax=ax)
+
     # ------------------------------------------------------- persistence
     def _state(self):
         meta = {

@@ -274,38 +274,40 @@ class VAEFit(FitResult):
         return self.decode((1.0 - t) * ends[0] + t * ends[1])
 
     # ---------------------------------------------------------------- plots
-    def _check_images(self, what: str) -> None:
-        if len(self.vae.input_shape) != 3:
-            raise ValueError(f"{what} draws images; this VAE models vectors of shape "
-                             f"{self.vae.input_shape}. Use fit.sample / fit.reconstruct directly.")
-
     def plot_reconstructions(self, x, *, n: int = 10, ax=None):
-        """The first ``n`` images (top row) above their reconstructions (bottom row)."""
-        from probmodels.plots import plot_image_grid
+        """The first ``n`` images (top row) above their reconstructions (bottom row)
+        (:func:`probmodels.plots.vae.plot_vae_reconstructions`); returns the Axes."""
+        from probmodels.plots.vae import plot_vae_reconstructions
 
-        self._check_images("plot_reconstructions")
-        x = np.asarray(self._examples(x)[:n].cpu())
-        grid = np.concatenate([x, self.reconstruct(x)])
-        ax = plot_image_grid(grid, ncols=len(x), ax=ax)
-        ax.set_title("data (top) and reconstructions E[x | z = mu(x)] (bottom)")
-        return ax
+        return plot_vae_reconstructions(self, x, n=n, ax=ax)
 
     def plot_samples(self, n: int = 64, *, seed: int | None = 0, ax=None):
-        """A grid of ``n`` images ``E[x | z]`` with ``z ~ N(0, I)``."""
-        from probmodels.plots import plot_image_grid
+        """A grid of ``n`` images ``E[x | z]`` with ``z ~ N(0, I)``
+        (:func:`probmodels.plots.vae.plot_vae_samples`); returns the Axes."""
+        from probmodels.plots.vae import plot_vae_samples
 
-        self._check_images("plot_samples")
-        ax = plot_image_grid(self.sample(n, seed=seed), ax=ax)
-        ax.set_title("samples E[x | z], z ~ N(0, I)")
-        return ax
+        return plot_vae_samples(self, n, seed=seed, ax=ax)
 
     def plot_latent(self, x, labels=None, *, ax=None):
         """Posterior means of ``x`` in 2-D, coloured by ``labels`` (first two principal
-        components when ``K > 2``)."""
-        from probmodels.plots import plot_latent_scatter
+        components when ``K > 2``; :func:`probmodels.plots.vae.plot_vae_latent`)."""
+        from probmodels.plots.vae import plot_vae_latent
 
-        loc, _ = self.encode(x)
-        return plot_latent_scatter(loc, labels, ax=ax)
+        return plot_vae_latent(self, x, labels, ax=ax)
+
+    def plot_interpolation(self, x1, x2, *, steps: int = 8, ax=None):
+        """Decoded means along the line in ``z`` between the encodings of ``x1`` and ``x2``
+        (:func:`probmodels.plots.vae.plot_vae_interpolation`); returns the Axes."""
+        from probmodels.plots.vae import plot_vae_interpolation
+
+        return plot_vae_interpolation(self, x1, x2, steps=steps, ax=ax)
+
+    def plot_loss(self, *, ax=None, window: int = 50):
+        """Training loss per epoch with its running mean, and the validation loss
+        (:func:`probmodels.plots.vae.plot_vae_losses`); returns the Axes."""
+        from probmodels.plots.vae import plot_vae_losses
+
+        return plot_vae_losses(self, window=window, ax=ax)
 
     # ---------------------------------------------------------------- persistence
     def _state(self):

@@ -19,7 +19,19 @@ __all__ = [
 
 
 def axes(ax, figsize: tuple[float, float] = (8.0, 4.0)):
-    """``ax``, or the Axes of a new pyplot figure of ``figsize`` when ``ax`` is None."""
+    """``ax``, or the Axes of a new pyplot figure of ``figsize`` when ``ax`` is None.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes or None
+        The Axes to draw on.
+    figsize : tuple of float, default (8.0, 4.0)
+        Size in inches of the new figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -54,8 +66,10 @@ def plot_forecast(
         Observed values indexed by time.
     forecast : pandas.DataFrame
         Indexed by the future time labels, with the column ``mean`` and the band columns.
-    lower, upper : str, optional
-        The columns of a single band (the same as ``bands=[(lower, upper)]``).
+    lower : str, optional
+        The lower column of a single band (the same as ``bands=[(lower, upper)]``).
+    upper : str, optional
+        Its upper column.
     mean : str, default "mean"
         The column of the forecast mean.
     bands : sequence of (str, str)
@@ -215,7 +229,18 @@ def plot_posterior_intervals(
 ):
     """Posterior median and interval of each scalar, one row per parameter entry.
 
-    ``draws`` maps a label to a 1-D array of draws.
+    Parameters
+    ----------
+    draws : dict of str to numpy.ndarray
+        A label and the draws of one scalar (any shape; flattened).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure when None.
+    interval : tuple of float, default (0.05, 0.95)
+        The quantiles of the interval.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
     """
     ax = axes(ax)
     labels = list(draws)
@@ -251,8 +276,21 @@ def plot_image_grid(
         ``[vmin, vmax]``), or ``(n, H, W)``.
     ncols : int, optional
         Images per row (default ``ceil(sqrt(n))``).
-    pad : int
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure when None.
+    cmap : str, default "gray_r"
+        Colour map of one-channel images.
+    vmin : float, default 0.0
+        The value drawn white (``gray_r``), and the blank between images.
+    vmax : float, default 1.0
+        The value drawn black.
+    pad : int, default 1
         Blank pixels between images.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax.images[0]`` is the tiled picture.
     """
     ax = axes(ax)
     images = np.asarray(images, dtype=float)
@@ -285,8 +323,22 @@ def plot_image_grid(
 def plot_latent_scatter(z: np.ndarray, labels=None, *, ax=None, s: float = 8.0):
     """Latent points in 2-D coloured by label.
 
-    ``z`` is ``(n, K)``: ``K = 2`` is drawn as is, ``K > 2`` projected on its first
-    two principal components, ``K = 1`` against the label (or the index).
+    Parameters
+    ----------
+    z : numpy.ndarray
+        ``(n, K)``: ``K = 2`` is drawn as is, ``K > 2`` projected on its first two
+        principal components, ``K = 1`` against the label (or the index).
+    labels : array-like, optional
+        ``(n,)``; one scatter per distinct label, in sorted order, coloured
+        ``"C{k % 10}"``.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure when None.
+    s : float, default 8.0
+        Marker size.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
     """
     ax = axes(ax)
     z = np.asarray(z, dtype=float)

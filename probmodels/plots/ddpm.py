@@ -30,8 +30,28 @@ def _image_range(fit) -> dict:
 def plot_ddpm_samples(
     fit, n: int = 1000, *, steps: int | None = None, seed: int | None = None, data=None, ax=None
 ):
-    """Scatter of ``n`` samples of a 2-D DDPM over ``data`` (grey), or a grid of sampled
-    images; returns the Axes."""
+    """Scatter of ``n`` samples of a DDPM of vectors over ``data`` (grey; the first and
+    last coordinates), or a grid of sampled images.
+
+    Parameters
+    ----------
+    fit : DDPMFit
+    n : int, default 1000
+        Samples to draw (:meth:`DDPMFit.sample`).
+    steps : int, optional
+        Denoising steps (default ``T``, ancestral; fewer: DDIM).
+    seed : int, optional
+        Seed of the samples (default: the fit's).
+    data : array-like, optional
+        ``(N, D)`` data to draw underneath (vectors only).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure when None.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Vectors: ``ax.collections`` are the data (when given), then the samples.
+    """
     samples = fit.sample(n, steps=steps, seed=seed)
     ax = axes(ax, figsize=(5, 5))
     T = fit.ddpm.timesteps
@@ -61,7 +81,27 @@ def plot_ddpm_trajectory(
     """The reverse process from ``x_T`` to ``x_0`` at ``num_frames`` timesteps, left to right.
 
     2-D data: one scatter of ``n`` points per timestep, side by side; images: one
-    row per example (at most 8), one column per timestep. Returns the Axes.
+    row per example (at most 8), one column per timestep.
+
+    Parameters
+    ----------
+    fit : DDPMFit
+    n : int, default 500
+        Examples to follow (:meth:`DDPMFit.trajectory`).
+    steps : int, optional
+        Denoising steps (default ``T``, ancestral; fewer: DDIM).
+    num_frames : int, default 6
+        Timesteps shown, ``x_T`` to ``x_0``.
+    seed : int, optional
+        Seed of the path (default: the fit's).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure when None.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Vectors: one scatter per frame in ``ax.collections`` and its ``"t = ..."``
+        label in ``ax.texts``.
     """
     ts, frames = fit.trajectory(n, steps=steps, num_frames=num_frames, seed=seed)
     ax = axes(ax, figsize=(12, 2.8))
@@ -132,6 +172,7 @@ def plot_bits_per_timestep(
     ax.axhline(0.0, color="0.6", lw=0.8)
     if T >= 50:
         ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlim(-0.5, T + 0.5)
     ax.set_xlabel("timestep t (term L_t)")
     ax.set_ylabel("bits per dimension")
     ax.set_title(

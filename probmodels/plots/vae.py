@@ -117,8 +117,10 @@ def plot_vae_interpolation(fit, x1, x2, *, steps: int = 8, ax=None):
     Parameters
     ----------
     fit : VAEFit
-    x1, x2 : array-like
-        One example each, ``input_shape`` or ``(1,) + input_shape``.
+    x1 : array-like
+        The first example, ``input_shape`` or ``(1,) + input_shape``.
+    x2 : array-like
+        The second example, likewise.
     steps : int, default 8
         Points on the line, both ends included.
     ax : matplotlib.axes.Axes, optional
@@ -132,7 +134,7 @@ def plot_vae_interpolation(fit, x1, x2, *, steps: int = 8, ax=None):
     path = fit.interpolate(x1, x2, steps=steps)  # (steps,) + input_shape
     if len(fit.vae.input_shape) == 3:
         ax = plot_image_grid(path, ncols=path.shape[0], ax=ax)
-        ax.set_title("decoded means along z from mu(x1) (left) to mu(x2) (right)")
+        ax.set_title("E[x | z] along z from mu(x1) to mu(x2)", fontsize="small")
         return ax
     ax = axes(ax, figsize=(5.0, 5.0))
     if path.shape[1] >= 2:

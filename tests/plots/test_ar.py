@@ -215,3 +215,33 @@ def test_order_comparison_marks_the_best_order(series, ax):
         [2 * table.loc[f"AR({p})", "se"] for p in (1, 2, 3)],
         rtol=1e-12,
     )
+
+
+def test_residuals_and_pit_of_one_series_of_several_leave_out_missing_steps(ax):
+    import pandas as pd
+
+    a, b = simulate_ar2(120, seed=1), simulate_ar2(120, seed=2)
+    a_missing, b_missing = a.copy(), b.copy()
+    # (a gap in every series: the exact method fails today when only some series have one)
+    a_missing[30], b_missing[60] = np.nan, np.nan
+    frame = pd.DataFrame({"a": a_missing, "b": b_missing})
+    fit = pm.BayesianAR(order=2).fit(frame, method="exact", seed=0, progress=False, num_samples=300)
+    r = ar_residuals(fit, series="b")
+    # step 60 is missing: its residual is left out, the other 117 steps stay
+    assert 60 not in r.index and len(r) == 117
+    # the steps whose lags and value are observed: the lag-matrix residuals of series b
+    mu = fit.draws["mu"].reshape(-1, 2)[:, 1].mean()
+    phi = fit.draws["phi"].reshape(-1, 2, 2)[:, 1].mean(0)
+    by_hand = b[2:] - (mu + np.column_stack([b[1:-1], b[:-2]]) @ phi)
+    clean = [t for t in range(2, 120) if t not in (60, 61, 62)]
+    np.testing.assert_allclose(
+        r.loc[clean].to_numpy(), by_hand[np.array(clean) - 2], rtol=1e-10, atol=1e-10
+    )
+    pp = fit.posterior_predictive(seed=1).reshape(-1, 118, 2)[:, :, 1]
+    keep = ~np.isnan(b_missing[2:])
+    expected = (pp[:, keep] <= b_missing[2:][keep]).mean(0)
+    np.testing.assert_array_equal(pit_values(fit, series="b", seed=1).to_numpy(), expected)
+    ax = plot_fan_chart(fit, 4, series="b", ax=ax)
+    paths = fit.forecast_paths(4)[:, :, 1]
+    lower, upper = band_edges(ax.collections[0], np.arange(120, 124))
+    np.testing.assert_allclose(lower, np.quantile(paths, 0.025, axis=0), rtol=1e-12)

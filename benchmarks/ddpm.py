@@ -1,27 +1,36 @@
-"""DDPM: training step time against plain PyTorch, sampling time, moons MMD, digits bits/dim.
+"""DDPM against a plain PyTorch DDPM in equal wall-clock time: a 2-D suite, sampling, digits.
 
-From one run, on one machine:
+From one run, on one machine, every torch computation pinned to ``--threads``
+threads (default 1) on both sides. Times are process CPU seconds by default
+(``--clock cpu``): with one thread they equal wall-clock seconds on an idle
+machine, and they stay fair when other jobs share the cores (a wall-clock
+budget then gives whichever side runs in a quieter moment more steps);
+``--clock wall`` uses wall-clock time.
 
-1. **Training step.** ``DDPM(data_shape=(2,)).fit`` (L_simple through
-   :func:`probmodels.train.train`: AdamW, one-cycle rate, gradient clipping,
-   EMA) against a hand-written PyTorch epsilon-MSE loop on the same network
-   (``TimeMLP(2, 256, 3)``), the same batch size (512) and the same optimiser
-   settings, on two-moons data. Target: ours / plain <= 1.2. The two are
-   timed alternately, ``--repeats`` times, and the medians compared.
-2. **Sampling.** 2,000 points with T = 1000 (ancestral, through the Pyro
-   model) and with 50 DDIM steps; the plain PyTorch ancestral loop on the same
-   network for reference. Target: <= 2 s for ancestral sampling on the
-   reference machine (2 cores, unloaded).
-3. **Two moons.** The default fit on 8,000 standardised points, squared MMD
-   (``mmd2``, bandwidths 0.05-1.0) of 2,000 samples to 2,000 held-out points.
-   Target: <= 0.005.
-4. **Digits.** A U-Net DDPM with the discretised decoder (17 grey levels) on
-   the 8x8 digits (1,437 train / 360 test), bits per dimension of the test
-   split with its Monte Carlo standard error.
+1. **2-D suite.** Five generated sets (:data:`SETS`: 8 gaussians, checkerboard,
+   circles, pinwheel, two moons), 10,000 points each: the first 8,000 train,
+   the last 2,000 are held out, all standardised with the training part's mean
+   and sd. ``DDPM(data_shape=(2,)).fit(train)`` with its defaults is timed;
+   the baseline (:class:`PlainMLP`, :func:`plain_train`: a plain PyTorch
+   epsilon-MSE DDPM, MLP 3x128 with GELU on ``[x, emb(t)]``, a 64-d sinusoidal
+   time embedding, T = 1000 linear betas 1e-4..0.02, AdamW at a constant 1e-3,
+   batch 256, no EMA) then trains for exactly that many seconds. Printed:
+   squared MMD (:func:`probmodels.metrics.mmd2`, Gaussian kernels of bandwidth
+   0.05-1.0) of 2,000 samples of each to the 2,000 held-out points, ancestral
+   (T = 1000) and DDIM (50 steps), and MMD^2 between two independent real
+   samples for scale. Targets: ours <= the baseline on every set, two moons
+   <= 0.002 with training <= 60 s on 2 cores.
+2. **Sampling.** 2,000 points with T = 1000 ancestral (ours through the Pyro
+   model) and with 50 DDIM steps, on one thread, as ratios to the baseline's
+   own loops (:func:`plain_ancestral`, :func:`plain_ddim`) timed alternately
+   in the same run (median of ``--repeats``). Target: <= 1.0.
+3. **Digits** (not with ``--skip-digits``). A U-Net DDPM with the discretised
+   decoder (17 grey levels) on the 8x8 digits (1,437 train / 360 test), bits
+   per dimension of the test split with its Monte Carlo standard error.
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/ddpm.py [--quick] [--threads N] [--repeats R]
+    PYTHONPATH=. python benchmarks/ddpm.py [--quick] [--sets moons,circles] [--threads N]
 """
 
 from __future__ import annotations
@@ -31,133 +40,275 @@ import json
 import math
 import statistics
 import time
+from typing import Callable
 
 import numpy as np
 import torch
+from torch import nn
 
 from probmodels.datasets import load_digits, make_moons
 from probmodels.metrics import mmd2
 from probmodels.models.ddpm import DDPM
-from probmodels.nn import TimeMLP
+
+#: points per set: the first N_TRAIN train, the rest are held out
+N_TRAIN, N_HELD_OUT = 8000, 2000
 
 
-def moons(seed: int = 0):
-    points, _ = make_moons(10_000, noise=0.05, seed=seed)
-    mean, sd = points[:8000].mean(0), points[:8000].std(0)
+# --------------------------------------------------------------------------- the 2-D sets
+# The toy densities of FFJORD (Grathwohl et al. 2019, ``lib/toy_data.py``) and of
+# scikit-learn (moons, circles), written in numpy with one generator each.
+
+
+def eight_gaussians(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Eight Gaussians of sd 0.5 centred on a circle of radius 4 (then scaled by 1/1.414)."""
+    angles = rng.integers(0, 8, n) * (np.pi / 4)
+    centres = 4.0 * np.stack([np.cos(angles), np.sin(angles)], 1)
+    return (centres + 0.5 * rng.standard_normal((n, 2))) / 1.414
+
+
+def checkerboard(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Uniform on the eight dark squares of a 4x4 checkerboard of side 8."""
+    x1 = rng.uniform(-2, 2, n)
+    x2 = rng.uniform(0, 1, n) - rng.integers(0, 2, n) * 2.0 + np.floor(x1) % 2
+    return 2.0 * np.stack([x1, x2], 1)
+
+
+def circles(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Two concentric circles, radii 1 and 0.5, noise sd 0.08 (scikit-learn's make_circles), times 3."""
+    angles = rng.uniform(0, 2 * np.pi, n)
+    radius = np.where(rng.integers(0, 2, n) == 0, 1.0, 0.5)
+    points = radius[:, None] * np.stack([np.cos(angles), np.sin(angles)], 1)
+    return 3.0 * (points + 0.08 * rng.standard_normal((n, 2)))
+
+
+def pinwheel(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Five curved arms (radial sd 0.3, tangential sd 0.1, rate 0.25), times 2."""
+    arms = rng.integers(0, 5, n)
+    features = rng.standard_normal((n, 2)) * np.array([0.3, 0.1])
+    features[:, 0] += 1.0
+    angles = arms * (2 * np.pi / 5) + 0.25 * np.exp(features[:, 0])
+    c, s = np.cos(angles), np.sin(angles)
+    rotations = np.stack([c, -s, s, c], 1).reshape(n, 2, 2)  # (data, 2, 2)
+    return 2.0 * np.einsum("ni,nij->nj", features, rotations)
+
+
+def two_moons(n: int, rng: np.random.Generator) -> np.ndarray:
+    """scikit-learn's two moons with noise 0.05 (:func:`probmodels.datasets.make_moons`)."""
+    return make_moons(n, noise=0.05, seed=int(rng.integers(2**31)))[0]
+
+
+#: name -> generator(n, rng) of points of shape (n, 2)
+SETS: dict[str, Callable[[int, np.random.Generator], np.ndarray]] = {
+    "8gaussians": eight_gaussians,
+    "checkerboard": checkerboard,
+    "circles": circles,
+    "pinwheel": pinwheel,
+    "moons": two_moons,
+}
+
+
+def split(name: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, held_out)`` of set ``name``: (8000, 2) and (2000, 2), standardised on train."""
+    points = SETS[name](N_TRAIN + N_HELD_OUT, np.random.default_rng(seed))
+    mean, sd = points[:N_TRAIN].mean(0), points[:N_TRAIN].std(0)
     z = (points - mean) / sd
-    return z[:8000], z[8000:]
+    return z[:N_TRAIN], z[N_TRAIN:]
 
 
-def plain_train(x: torch.Tensor, steps: int, seed: int) -> float:
-    """The baseline: epsilon-MSE on the same network, written directly in PyTorch. Returns seconds."""
-    torch.manual_seed(seed)
-    T = 1000
+# --------------------------------------------------------------------------- the baseline
+T = 1000
+
+
+def _linear_coefficients():
+    """Ho et al.'s linear betas 1e-4..0.02 and what the samplers need, float32, indexed 0..T-1."""
     betas = torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
-    ab = torch.cumprod(1 - betas, 0).float()
-    net = TimeMLP(2, 256, 3)
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
-    n, b = x.shape[0], 512
-    start = time.perf_counter()
-    step = 0
-    while step < steps:
+    ab = torch.cumprod(1 - betas, 0)
+    ab_prev = torch.cat([torch.ones(1, dtype=torch.float64), ab[:-1]])
+    var = betas * (1 - ab_prev) / (1 - ab)  # posterior variance (eq. 7)
+    var[0] = betas[0]
+    return betas.float(), ab.float(), var.float()
+
+
+class PlainMLP(nn.Module):
+    """The baseline's network: MLP 3x128 with GELU on ``[x, sinusoidal(t)]`` (64-d embedding)."""
+
+    def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3, time_dim: int = 64):
+        super().__init__()
+        half = time_dim // 2
+        self.register_buffer("freqs", torch.exp(-math.log(10000.0) * torch.arange(half) / half))
+        layers, width = [], dim + time_dim
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden), nn.GELU()]
+            width = hidden
+        self.net = nn.Sequential(*layers, nn.Linear(width, dim))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        angles = t.float()[:, None] * self.freqs  # (batch, time_dim / 2)
+        return self.net(torch.cat([x, angles.sin(), angles.cos()], -1))
+
+
+def plain_train(x: torch.Tensor, seconds: float, seed: int,
+                clock: Callable[[], float] = time.perf_counter) -> tuple[PlainMLP, int]:
+    """Train the baseline for ``seconds`` of ``clock``; returns the network and its steps."""
+    torch.manual_seed(seed)
+    _, ab, _ = _linear_coefficients()
+    net = PlainMLP()
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    n, b, steps = x.shape[0], 256, 0
+    start = clock()
+    while clock() - start < seconds:
         order = torch.randperm(n)
         for i in range(0, n, b):
-            if step == steps:
+            if clock() - start >= seconds:
                 break
             x0 = x[order[i:i + b]]
-            t = torch.randint(0, T, (x0.shape[0],))
+            t = torch.randint(0, T, (x0.shape[0],))  # index t means the paper's t + 1
             eps = torch.randn_like(x0)
             a = ab[t][:, None]
             loss = (net(a.sqrt() * x0 + (1 - a).sqrt() * eps, t + 1) - eps).pow(2).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
-            sched.step()
-            step += 1
-    return time.perf_counter() - start
+            steps += 1
+    return net.eval(), steps
 
 
 @torch.no_grad()
-def plain_sample(net: torch.nn.Module, n: int) -> float:
-    T = 1000
-    betas = torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
-    ab = torch.cumprod(1 - betas, 0)
-    ab_prev = torch.cat([torch.ones(1, dtype=torch.float64), ab[:-1]])
-    var = (betas * (1 - ab_prev) / (1 - ab)).float()
-    var[0] = betas[0]
-    betas, ab = betas.float(), ab.float()
-    start = time.perf_counter()
+def plain_ancestral(net: nn.Module, n: int, seed: int) -> torch.Tensor:
+    """Ho et al.'s algorithm 2 with sigma_t^2 the posterior variance."""
+    torch.manual_seed(seed)
+    betas, ab, var = _linear_coefficients()
     x = torch.randn(n, 2)
     for i in reversed(range(T)):
         eps = net(x, torch.full((n,), i + 1))
         mean = (x - betas[i] / (1 - ab[i]).sqrt() * eps) / (1 - betas[i]).sqrt()
         x = mean + var[i].sqrt() * torch.randn_like(x) if i > 0 else mean
-    return time.perf_counter() - start
+    return x
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer steps everywhere (a smoke run)")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    results: dict[str, float] = {}
-    x_train, held_out = moons()
-    x = torch.as_tensor(x_train, dtype=torch.float32)
+@torch.no_grad()
+def plain_ddim(net: nn.Module, n: int, steps: int, seed: int) -> torch.Tensor:
+    """Deterministic DDIM (Song et al. eq. 12, sigma = 0) on ``steps`` evenly spaced timesteps."""
+    torch.manual_seed(seed)
+    _, ab, _ = _linear_coefficients()
+    taus = np.unique(np.round(np.linspace(1, T, steps)).astype(int))[::-1].tolist()
+    x = torch.randn(n, 2)
+    for j, tau in enumerate(taus):
+        a = ab[tau - 1]
+        a_prev = ab[taus[j + 1] - 1] if j + 1 < len(taus) else torch.tensor(1.0)
+        eps = net(x, torch.full((n,), tau))
+        x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
+        x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+    return x
 
-    # 1. training step
-    bench_steps = 160 if args.quick else 800
-    ours, plain = [], []
-    for r in range(args.repeats):
-        plain.append(plain_train(x, bench_steps, r) / bench_steps)
-        fit = DDPM((2,)).fit(x_train, steps=bench_steps, seed=r)
-        ours.append(fit.diagnostics["seconds"] / fit.diagnostics["steps"])
-    results["train_step_ms_ours"] = 1e3 * statistics.median(ours)
-    results["train_step_ms_plain"] = 1e3 * statistics.median(plain)
-    results["train_step_ratio"] = results["train_step_ms_ours"] / results["train_step_ms_plain"]
-    print(f"training step: ours {results['train_step_ms_ours']:.2f} ms, plain PyTorch "
-          f"{results['train_step_ms_plain']:.2f} ms, ratio {results['train_step_ratio']:.2f} (target <= 1.2)")
 
-    # 3. moons (default fit), then 2. sampling with its network
-    steps = {"steps": 2000} if args.quick else {}
-    fit = DDPM((2,)).fit(x_train, seed=0, **steps)
-    results["moons_train_seconds"] = fit.diagnostics["seconds"]
+# --------------------------------------------------------------------------- runs
+
+
+#: the clocks that time the training of both sides (see ``--clock``)
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+
+
+def compare_2d(name: str, *, fit_options: dict, seed: int = 0, threads: int = 1, clock: str = "cpu",
+               ddpm_options: dict | None = None) -> dict[str, float]:
+    """Ours (defaults, or the given options) and the baseline for the same time on set ``name``."""
+    x_train, held_out = split(name, seed)
+    tick = CLOCKS[clock]
+    start = tick()
+    fit = DDPM((2,), **(ddpm_options or {})).fit(x_train, seed=seed, progress=False,
+                                                 num_threads=threads, **fit_options)
+    seconds = tick() - start  # the whole fit call: set-up, loop and EMA copy
+    torch.set_num_threads(threads)
+    net, plain_steps = plain_train(torch.as_tensor(x_train, dtype=torch.float32), seconds, seed, tick)
+    n = N_HELD_OUT
+    return {
+        "train_seconds": seconds, "train_wall_seconds": fit.diagnostics["seconds"],
+        "steps_ours": fit.diagnostics["steps"], "steps_plain": plain_steps,
+        "ours_ancestral": mmd2(fit.sample(n, seed=seed, num_threads=threads), held_out),
+        "ours_ddim50": mmd2(fit.sample(n, steps=50, seed=seed, num_threads=threads), held_out),
+        "plain_ancestral": mmd2(plain_ancestral(net, n, seed), held_out),
+        "plain_ddim50": mmd2(plain_ddim(net, n, 50, seed), held_out),
+        "real_vs_real": mmd2(split(name, seed + 1)[1], held_out),
+        "_fit": fit, "_net": net,
+    }
+
+
+def sampling_ratios(fit, net: nn.Module, repeats: int, clock: str = "cpu") -> dict[str, float]:
+    """Median seconds of 2,000 draws, ours and the baseline alternately, on one thread."""
+    torch.set_num_threads(1)
+    times = {k: [] for k in ("ours_ancestral", "plain_ancestral", "ours_ddim50", "plain_ddim50")}
+    tick = CLOCKS[clock]
+
+    def clock(key, call):
+        start = tick()
+        call()
+        times[key].append(tick() - start)
+
     fit.sample(100, seed=0)  # warm-up
-    start = time.perf_counter()
-    samples = fit.sample(2000, seed=0)
-    results["sample_seconds_ancestral"] = time.perf_counter() - start
-    start = time.perf_counter()
-    ddim = fit.sample(2000, steps=50, seed=0)
-    results["sample_seconds_ddim50"] = time.perf_counter() - start
-    results["sample_seconds_plain_loop"] = plain_sample(fit.denoiser, 2000)
-    results["moons_mmd2_ancestral"] = mmd2(samples, held_out)
-    results["moons_mmd2_ddim50"] = mmd2(ddim, held_out)
-    results["moons_mmd2_real_vs_real"] = mmd2(moons(seed=1)[1], held_out)
-    print(f"sampling 2,000 points: ancestral T=1000 {results['sample_seconds_ancestral']:.2f} s "
-          f"(plain loop {results['sample_seconds_plain_loop']:.2f} s; target <= 2 s), "
-          f"DDIM 50 steps {results['sample_seconds_ddim50']:.3f} s")
-    print(f"two moons: train {results['moons_train_seconds']:.1f} s ({fit.diagnostics['steps']} steps), "
-          f"MMD^2 ancestral {results['moons_mmd2_ancestral']:.4f} (target <= 0.005), DDIM-50 "
-          f"{results['moons_mmd2_ddim50']:.4f}, real vs real {results['moons_mmd2_real_vs_real']:.4f}")
+    for r in range(repeats):
+        clock("plain_ancestral", lambda: plain_ancestral(net, 2000, r))
+        clock("ours_ancestral", lambda: fit.sample(2000, seed=r, num_threads=1))
+        clock("plain_ddim50", lambda: plain_ddim(net, 2000, 50, r))
+        clock("ours_ddim50", lambda: fit.sample(2000, steps=50, seed=r, num_threads=1))
+    out = {f"{k}_seconds": statistics.median(v) for k, v in times.items()}
+    out["ratio_ancestral"] = out["ours_ancestral_seconds"] / out["plain_ancestral_seconds"]
+    out["ratio_ddim50"] = out["ours_ddim50_seconds"] / out["plain_ddim50_seconds"]
+    return out
 
-    # 4. digits
+
+def digits(quick: bool) -> dict[str, float]:
     images, _ = load_digits()
     xd = images[:, None].astype(np.float32) / 8.0 - 1.0  # 0..16 -> [-1, 1], 17 levels
     perm = np.random.default_rng(0).permutation(len(xd))
     train, test = xd[perm[:1437]], xd[perm[1437:]]
     ddpm = DDPM((1, 8, 8), decoder="discretized", num_levels=17, base_channels=32)
-    dfit = ddpm.fit(train, steps=300 if args.quick else 4000, batch_size=128, lr=1e-3, seed=0)
-    ev = dfit.evaluate(test[:64] if args.quick else test, num_draws=2, batch_size=512, seed=0)
-    results["digits_train_seconds"] = dfit.diagnostics["seconds"]
-    results["digits_bits_per_dim"] = ev.bits_per_dim
-    results["digits_bits_per_dim_se"] = ev.bits_per_dim_se
+    dfit = ddpm.fit(train, steps=300 if quick else 4000, batch_size=128, lr=1e-3, seed=0, progress=False)
+    ev = dfit.evaluate(test[:64] if quick else test, num_draws=2, batch_size=512, seed=0)
     print(f"digits: train {dfit.diagnostics['seconds']:.0f} s ({dfit.diagnostics['steps']} steps), "
           f"test bits/dim {ev.bits_per_dim:.3f} ± {ev.bits_per_dim_se:.3f} "
           f"(uniform over 17 levels: {math.log2(17):.3f})")
-    print(json.dumps(results, indent=2))
+    return {"digits_train_seconds": dfit.diagnostics["seconds"], "digits_bits_per_dim": ev.bits_per_dim,
+            "digits_bits_per_dim_se": ev.bits_per_dim_se}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 training steps, two sets (a smoke run)")
+    parser.add_argument("--sets", default=None, help=f"comma-separated subset of {','.join(SETS)}")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of both sides' training")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
+                        help="the training-time budget in process CPU seconds (default: fair on a busy "
+                             "machine; equal to wall-clock seconds on an idle one with --threads 1) or "
+                             "wall-clock seconds")
+    parser.add_argument("--repeats", type=int, default=3, help="timings of each sampler")
+    parser.add_argument("--skip-digits", action="store_true")
+    args = parser.parse_args()
+    names = args.sets.split(",") if args.sets else (["moons", "circles"] if args.quick else list(SETS))
+    unknown = sorted(set(names) - set(SETS))
+    if unknown:
+        parser.error(f"unknown set(s) {unknown}; choose from {', '.join(SETS)}")
+    fit_options = {"steps": 1000} if args.quick else {}
+    results: dict[str, dict] = {}
+    print(f"training time: {args.clock} seconds, {args.threads} thread(s) each; MMD^2 to 2,000 held-out points")
+    print(f"{'set':<13}{'train s':>8}{'steps ours/plain':>18}{'ours anc':>10}{'plain anc':>10}"
+          f"{'ours ddim':>10}{'plain ddim':>11}{'real/real':>10}")
+    for name in names:
+        r = compare_2d(name, fit_options=fit_options, threads=args.threads, clock=args.clock)
+        results[name] = r
+        print(f"{name:<13}{r['train_seconds']:>8.1f}{r['steps_ours']:>10d}/{r['steps_plain']:<7d}"
+              f"{r['ours_ancestral']:>10.4f}{r['plain_ancestral']:>10.4f}{r['ours_ddim50']:>10.4f}"
+              f"{r['plain_ddim50']:>11.4f}{r['real_vs_real']:>10.4f}", flush=True)
+    last = results[names[-1]]
+    timing = sampling_ratios(last["_fit"], last["_net"], args.repeats, args.clock)
+    print(f"sampling 2,000 points on one thread: ancestral T=1000 ours {timing['ours_ancestral_seconds']:.2f} s, "
+          f"plain {timing['plain_ancestral_seconds']:.2f} s, ratio {timing['ratio_ancestral']:.2f}; "
+          f"DDIM 50 ours {timing['ours_ddim50_seconds']:.3f} s, plain {timing['plain_ddim50_seconds']:.3f} s, "
+          f"ratio {timing['ratio_ddim50']:.2f} (target <= 1.0)")
+    summary = {name: {k: v for k, v in r.items() if not k.startswith("_")} for name, r in results.items()}
+    summary["sampling"] = timing
+    if not args.skip_digits:
+        summary["digits"] = digits(args.quick)
+    print(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

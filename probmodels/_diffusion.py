@@ -61,10 +61,15 @@ __all__ = [
     "PREDICTIONS",
     "Schedule",
     "SCHEDULES",
+    "TimestepSampling",
+    "TIMESTEP_SAMPLINGS",
     "Variance",
     "VARIANCES",
+    "Weighting",
+    "WEIGHTINGS",
     "beta_schedule",
     "gaussian_kl",
+    "sample_timesteps",
 ]
 
 Schedule = Literal["linear", "cosine"]
@@ -73,6 +78,10 @@ Prediction = Literal["epsilon", "x0", "v"]
 PREDICTIONS: tuple[str, ...] = get_args(Prediction)
 Variance = Literal["posterior", "beta"]
 VARIANCES: tuple[str, ...] = get_args(Variance)
+Weighting = Literal["none", "min_snr"]
+WEIGHTINGS: tuple[str, ...] = get_args(Weighting)
+TimestepSampling = Literal["uniform", "stratified"]
+TIMESTEP_SAMPLINGS: tuple[str, ...] = get_args(TimestepSampling)
 
 #: Nichol and Dhariwal (2021) clip the cosine schedule's betas at 0.999 so the
 #: last step is not singular.
@@ -128,6 +137,30 @@ def beta_schedule(
     return np.minimum(1.0 - alphas_cumprod[1:] / alphas_cumprod[:-1], _MAX_COSINE_BETA)
 
 
+def sample_timesteps(n: int, timesteps: int, sampling: TimestepSampling = "uniform", *,
+                     device=None) -> torch.Tensor:
+    r"""One timestep per example, each uniform on :math:`\{1, \dots, T\}`: a ``(n,)`` long tensor.
+
+    ``"uniform"``: independent draws. ``"stratified"``: the interval :math:`[0, T)` is cut
+    into ``n`` strata of width :math:`T/n`; example :math:`i` gets stratum :math:`\pi_i`
+    (:math:`\pi` a random permutation) and
+    :math:`t_i = \lfloor (\pi_i + u_i) T / n \rfloor + 1`, :math:`u_i \sim \mathcal U(0, 1)`,
+    so each :math:`t_i` is still uniform on :math:`1..T` (an estimator built on it stays
+    unbiased) while the batch covers the chain evenly (lower variance, as the
+    low-discrepancy sampler of Kingma et al. 2021, appendix I).
+    """
+    if sampling == "uniform":
+        return torch.randint(1, timesteps + 1, (n,), device=device)
+    if sampling == "stratified":
+        strata = torch.randperm(n, device=device).double()
+        u = torch.rand(n, dtype=torch.float64, device=device)
+        # float64: (pi + u) T / n is exact enough that floor never lands on T
+        return (torch.floor((strata + u) * (timesteps / n)).long() + 1).clamp_(1, timesteps)
+    raise ValueError(
+        f"timestep_sampling must be one of {', '.join(map(repr, TIMESTEP_SAMPLINGS))}; got {sampling!r}."
+    )
+
+
 def gaussian_kl(mean_q, var_q, mean_p, var_p):
     r"""Elementwise :math:`\mathrm{KL}(\mathcal N(m_q, v_q) \,\|\, \mathcal N(m_p, v_p))` in nats.
 
@@ -155,12 +188,14 @@ class Diffusion(nn.Module):
     Attributes
     ----------
     betas, alphas, alphas_cumprod, sqrt_alphas_cumprod, sqrt_one_minus_alphas_cumprod,
-    posterior_variance, posterior_mean_coef_x0, posterior_mean_coef_xt, model_variance :
+    posterior_variance, posterior_mean_coef_x0, posterior_mean_coef_xt, model_variance, snr :
         Buffers of shape ``(T + 1,)``, float64, indexed by :math:`t`
         (:math:`\beta_t`, :math:`\alpha_t`, :math:`\bar\alpha_t`,
         :math:`\sqrt{\bar\alpha_t}`, :math:`\sqrt{1-\bar\alpha_t}`,
         :math:`\tilde\beta_t`, the two coefficients of :math:`\tilde\mu_t`,
-        :math:`\sigma_t^2`); entry 0 describes :math:`x_0`.
+        :math:`\sigma_t^2`, the signal-to-noise ratio
+        :math:`\bar\alpha_t / (1 - \bar\alpha_t)`); entry 0 describes :math:`x_0`
+        (its SNR is infinite).
     """
 
     def __init__(self, betas, *, variance: Variance = "posterior") -> None:
@@ -198,8 +233,23 @@ class Diffusion(nn.Module):
             ("posterior_mean_coef_x0", coef_x0),
             ("posterior_mean_coef_xt", coef_xt),
             ("model_variance", model_var),
+            ("snr", np.concatenate([[np.inf], alpha_bar[1:] / (1.0 - alpha_bar[1:])])),
         ):
             self.register_buffer(name, torch.as_tensor(value, dtype=torch.float64))
+        # mu_theta = coef_x0 * x0_hat + coef_xt * x_t with x0_hat = p_t x_t + q_t output
+        # (predict_x0_eps), so mu_theta = (coef_x0 p_t + coef_xt) x_t + coef_x0 q_t output: two
+        # coefficients per step and parameterisation, combined once here in float64
+        a, b = np.sqrt(alpha_bar), np.sqrt(1.0 - alpha_bar)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            linear = {"epsilon": (1.0 / a, -b / a), "x0": (np.zeros_like(a), np.ones_like(a)), "v": (a, -b)}
+        self._mean_coefs = {}
+        for prediction, (p_t, q_t) in linear.items():
+            on_xt = np.where(np.arange(T + 1) > 0, coef_x0 * p_t + coef_xt, 0.0)
+            on_out = np.where(np.arange(T + 1) > 0, coef_x0 * q_t, 0.0)
+            names = (f"mean_coef_xt_{prediction}", f"mean_coef_out_{prediction}")
+            for name, value in zip(names, (on_xt, on_out)):
+                self.register_buffer(name, torch.as_tensor(value, dtype=torch.float64))
+            self._mean_coefs[prediction] = names
 
     # ------------------------------------------------------------ gathering
     def coef(self, name: str, t, like: torch.Tensor) -> torch.Tensor:
@@ -266,8 +316,49 @@ class Diffusion(nn.Module):
             f"prediction must be one of {', '.join(map(repr, PREDICTIONS))}; got {prediction!r}."
         )
 
+    def loss_weight(self, t, like: torch.Tensor, weighting: Weighting, prediction: Prediction,
+                    gamma: float = 5.0) -> torch.Tensor:
+        r"""The weight of the squared error of the ``prediction`` target at steps ``t``.
+
+        ``"none"``: 1 (Ho et al.'s :math:`L_\text{simple}`). ``"min_snr"``: Min-SNR-:math:`\gamma`
+        of Hang et al. (2023), the weight :math:`\min(\mathrm{SNR}_t, \gamma)` of the
+        :math:`x_0` error written for each target, since
+        :math:`\|\epsilon - \hat\epsilon\|^2 = \mathrm{SNR}_t\|x_0 - \hat x_0\|^2` and
+        :math:`\|v - \hat v\|^2 = (\mathrm{SNR}_t + 1)\|x_0 - \hat x_0\|^2`:
+        :math:`\min(\mathrm{SNR}_t, \gamma)/\mathrm{SNR}_t` for ``"epsilon"``,
+        :math:`\min(\mathrm{SNR}_t, \gamma)` for ``"x0"`` and
+        :math:`\min(\mathrm{SNR}_t, \gamma)/(\mathrm{SNR}_t + 1)` for ``"v"``, with
+        :math:`\mathrm{SNR}_t = \bar\alpha_t / (1 - \bar\alpha_t)`. Shaped as :meth:`coef`.
+        """
+        if weighting == "none":
+            return torch.ones((), dtype=like.dtype, device=like.device)
+        if weighting != "min_snr":
+            raise ValueError(
+                f"loss_weighting must be one of {', '.join(map(repr, WEIGHTINGS))}; got {weighting!r}."
+            )
+        snr = self.coef("snr", t, like)
+        clipped = snr.clamp(max=gamma)
+        if prediction == "epsilon":
+            return clipped / snr
+        if prediction == "x0":
+            return clipped
+        if prediction == "v":
+            return clipped / (snr + 1.0)
+        raise ValueError(
+            f"prediction must be one of {', '.join(map(repr, PREDICTIONS))}; got {prediction!r}."
+        )
+
     def p_mean_var(self, x_t: torch.Tensor, t, output: torch.Tensor, prediction: Prediction):
-        r"""Mean :math:`\mu_\theta(x_t, t)` and variance :math:`\sigma_t^2` of :math:`p_\theta(x_{t-1} \mid x_t)`."""
-        x0, _ = self.predict_x0_eps(x_t, t, output, prediction)
-        mean, _ = self.q_posterior(x0, x_t, t)
+        r"""Mean :math:`\mu_\theta(x_t, t)` and variance :math:`\sigma_t^2` of :math:`p_\theta(x_{t-1} \mid x_t)`.
+
+        :math:`\mu_\theta = \tilde\mu_t(x_t, \hat x_0)` (eq. 7 with the prediction of
+        :meth:`predict_x0_eps`), linear in ``x_t`` and ``output`` with coefficients
+        combined in float64 when the coefficients are built.
+        """
+        if prediction not in self._mean_coefs:
+            raise ValueError(
+                f"prediction must be one of {', '.join(map(repr, PREDICTIONS))}; got {prediction!r}."
+            )
+        on_xt, on_out = self._mean_coefs[prediction]
+        mean = self.coef(on_xt, t, x_t) * x_t + self.coef(on_out, t, x_t) * output
         return mean, self.coef("model_variance", t, x_t)

@@ -178,7 +178,11 @@ class TimeMLP(nn.Module):
             features = self.time_features(_broadcast_t(t, x, x.shape[:-1], "TimeMLP"))
         h = x
         for layer, feature in zip(self.layers, features):
-            h = self.act(layer(h) + feature)
+            if feature.dim() == 1:
+                # one row shared by the batch (a sampler's step) joins the bias: one pass fewer
+                h = self.act(nn.functional.linear(h, layer.weight, layer.bias + feature))
+            else:
+                h = self.act(layer(h) + feature)
         return self.out(h)
 
 

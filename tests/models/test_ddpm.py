@@ -124,9 +124,14 @@ def test_shared_timestep_denoising_equals_timemlp_forward():
 
 
 def np_chain_bound(ddpm, x0, values):
-    """Negative ELBO per example from the guide's draws, in numpy float64 (Ho et al. eqs. 5, 11)."""
+    """Negative ELBO per example from the guide's draws, in numpy float64 (Ho et al. eqs. 5, 11).
+
+    The model mean is eq. 11 for noise prediction; for x0 and v prediction it is the
+    Gaussian-conditioning posterior mean (``np_posterior``) at the predicted x0, with
+    x0 = sqrt(abar) x_t - sqrt(1 - abar) v (Salimans and Ho 2022).
+    """
     T = ddpm.timesteps
-    betas = beta_schedule("linear", T, beta_start=SMALL["beta_start"], beta_end=SMALL["beta_end"])
+    betas = beta_schedule(ddpm.noise_schedule, T, beta_start=SMALL["beta_start"], beta_end=SMALL["beta_end"])
     ab = np.concatenate([[1.0], np_alpha_bar(betas)])
     x0n = x0.double().numpy()
 
@@ -135,8 +140,11 @@ def np_chain_bound(ddpm, x0, values):
 
     def model_mean(t, xt):
         with torch.no_grad():
-            eps = ddpm.denoiser(torch.as_tensor(xt, dtype=torch.float32), torch.full((xt.shape[0],), t)).double().numpy()
-        return (xt - betas[t - 1] / np.sqrt(1 - ab[t]) * eps) / np.sqrt(1 - betas[t - 1])  # eq. 11
+            out = ddpm.denoiser(torch.as_tensor(xt, dtype=torch.float32), torch.full((xt.shape[0],), t)).double().numpy()
+        if ddpm.prediction == "epsilon":
+            return (xt - betas[t - 1] / np.sqrt(1 - ab[t]) * out) / np.sqrt(1 - betas[t - 1])  # eq. 11
+        x0_hat = out if ddpm.prediction == "x0" else np.sqrt(ab[t]) * xt - np.sqrt(1 - ab[t]) * out
+        return np_posterior(betas, t, x0_hat, xt)[0]
 
     total = kl(np.sqrt(ab[T]) * x0n, 1 - ab[T], 0.0, 1.0)  # L_T
     for t in range(T, 1, -1):
@@ -155,8 +163,13 @@ def guide_values(ddpm, x0, seed):
     return {name: site["value"].double().numpy() for name, site in tr.nodes.items() if site["type"] == "sample"}
 
 
-def test_trace_mean_field_elbo_equals_the_closed_form_bound():
-    ddpm = DDPM((2,), **SMALL)
+@pytest.mark.parametrize("options", [{}, dict(noise_schedule="linear", prediction="epsilon"),
+                                     dict(noise_schedule="linear", prediction="x0")],
+                         ids=["default cosine-v", "linear-epsilon", "linear-x0"])
+def test_trace_mean_field_elbo_equals_the_closed_form_bound(options):
+    ddpm = DDPM((2,), **SMALL, **options)
+    assert (ddpm.noise_schedule, ddpm.prediction) == (options.get("noise_schedule", "cosine"),
+                                                      options.get("prediction", "v"))
     x0 = torch.randn(6, 2)
     elbo = TraceMeanField_ELBO()
     for seed in (1, 2):
@@ -326,7 +339,9 @@ def test_save_load_round_trip(small_fit, tmp_path):
 @pytest.mark.parametrize("objective", ["elbo", "chain"])
 def test_other_objectives_train(objective):
     x = np.random.default_rng(1).normal(size=(32, 2))
-    fit = DDPM((2,), **SMALL).fit(x, steps=200, batch_size=16, objective=objective, seed=0, ema_decay=None)
+    # noise prediction: for Gaussian data the default v = 0 of an untrained network is
+    # already the optimal v, so only this parameterisation has a bound to improve on
+    fit = DDPM((2,), **SMALL, noise_schedule="linear", prediction="epsilon").fit(x, steps=200, batch_size=16, objective=objective, seed=0, ema_decay=None)
     assert fit.diagnostics["steps"] == 200 and fit.losses.shape == (100,)  # 2 batches an epoch
     assert np.all(np.isfinite(fit.losses))
     # the untrained network's bound is far above the fitted one
@@ -468,11 +483,11 @@ def test_fit_resumes_from_a_checkpoint_exactly(tmp_path, monkeypatch):
     original = DDPM.simple_loss
     calls = {"n": 0}
 
-    def crash_in_epoch_2(self, batch):
+    def crash_in_epoch_2(self, batch, **options):
         calls["n"] += 1
         if calls["n"] > 6:
             raise KeyboardInterrupt
-        return original(self, batch)
+        return original(self, batch, **options)
 
     with limit_threads(1):
         reference = ddpm.fit(x, **kw)
@@ -512,13 +527,14 @@ def test_one_step_ddim_jumps_from_x_T_to_x_0(small_fit):
     ddpm = fit.ddpm
     ts, frames = fit.trajectory(6, steps=1, num_frames=2, seed=4)
     assert ts.tolist() == [20, 0]
-    # x_0 = (x_T - sqrt(1 - abar_T) eps(x_T, T)) / sqrt(abar_T): the predicted x_0 from the
-    # noise, in the standardised space the chain runs in (the frames are in data units)
+    # x_0 = sqrt(abar_T) x_T - sqrt(1 - abar_T) v(x_T, T): the predicted x_0 from the default
+    # v prediction, in the standardised space the chain runs in (the frames are in data units)
+    assert ddpm.prediction == "v"
     with torch.no_grad():
         x_T = ddpm.to_unit(torch.as_tensor(frames[0], dtype=torch.float32))
-        eps = ddpm.denoiser(x_T, torch.full((6,), 20, dtype=torch.long))
+        v = ddpm.denoiser(x_T, torch.full((6,), 20, dtype=torch.long))
         ab = float(ddpm.diffusion.alphas_cumprod[20])
-        expected = ddpm.from_unit((x_T - math.sqrt(1 - ab) * eps) / math.sqrt(ab))
+        expected = ddpm.from_unit(math.sqrt(ab) * x_T - math.sqrt(1 - ab) * v)
     np.testing.assert_allclose(frames[-1], expected.numpy(), rtol=1e-4, atol=1e-5)
 
 
@@ -660,9 +676,9 @@ def test_fit_num_threads_applies_inside_training(monkeypatch):
     seen = []
     original = DDPM.simple_loss
 
-    def recording(self, x0):
+    def recording(self, x0, **options):
         seen.append(torch.get_num_threads())
-        return original(self, x0)
+        return original(self, x0, **options)
 
     monkeypatch.setattr(DDPM, "simple_loss", recording)
     before = torch.get_num_threads()  # 1, from the autouse fixture

@@ -302,6 +302,10 @@ def _gpd_fit(excess: np.ndarray) -> tuple[float, float]:
     paper's prior pulling ``k`` towards 0.5 by ``10`` pseudo-observations."""
     x = np.sort(np.asarray(excess, dtype=np.float64))
     n = x.size
+    if not x[int(n / 4 - 0.5)] > 0.0:
+        # a quarter of the exceedances are 0 (weights tied with the cutoff, as in resampled
+        # draws): the grid below is undefined; (nan, nan) leaves the tail unsmoothed
+        return math.nan, math.nan
     m = 30 + int(math.sqrt(n))
     b = 1.0 - math.sqrt(m) / np.sqrt(np.arange(1, m + 1) - 0.5)
     b = b / (3.0 * x[int(n / 4 - 0.5)]) + 1.0 / x[-1]

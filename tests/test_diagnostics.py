@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import special, stats
 
 from probmodels import diagnostics as D
 
@@ -78,6 +78,16 @@ def test_psis_resampling_follows_the_weights():
     z = rng.normal(0, 2.0, 20_000)
     idx = D.psis_resample(stats.norm.logpdf(z) - stats.norm.logpdf(z, scale=2.0), rng, 10_000)
     assert abs(z[idx].mean()) < 4 / np.sqrt(10_000) and abs(z[idx].std() - 1) < 0.03
+
+
+def test_psis_with_ties_at_the_tail_cutoff_leaves_the_tail_unsmoothed():
+    """45 of the 95 tail weights tie with the cutoff (resampled draws): the Pareto fit of the
+    exceedances has no scale (it divided by zero before), so the weights stay the raw ones,
+    normalised, and k-hat is that of the strictly larger weights."""
+    lw = np.r_[np.linspace(0.0, 0.1, 50), np.full(950, -5.0)]
+    smoothed, khat = D.psis_log_weights(lw)
+    np.testing.assert_allclose(smoothed, lw - special.logsumexp(lw), atol=1e-12)
+    assert khat == D.psis_khat(lw) and np.isfinite(khat)
 
 
 def test_loo_pointwise_equals_arviz():

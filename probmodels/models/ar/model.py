@@ -462,7 +462,9 @@ class BayesianAR(Model):
             cols = [np.full(r.positions.size, s) for s, r in enumerate(results)]
             index = np.stack([np.concatenate([r.positions for r in results]), np.concatenate(cols)], 1)
             order_ = np.lexsort((index[:, 1], index[:, 0]))
-            draws["y_missing"] = np.concatenate([r.missing for r in results], 1)[None][..., order_]
+            # (draws, m_s) per series; a complete series holds (draws, 0)
+            missing = [r.missing.reshape(r.sigma.shape[0], -1) for r in results]
+            draws["y_missing"] = np.concatenate(missing, 1)[None][..., order_]
             extras["missing_index"] = index[order_]
             diagnostics["gibbs_min_ess"] = min(r.diagnostics["ess"] for r in results if "gibbs" in r.diagnostics)
             diagnostics["gibbs_max_rhat"] = max(r.diagnostics["rhat"] for r in results if "gibbs" in r.diagnostics)

@@ -65,7 +65,7 @@ import functools
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pyro
@@ -74,16 +74,13 @@ import torch
 import torch.nn.functional as F
 
 from probmodels._validation import check_bool, check_choice, check_float, check_int
-from probmodels.results import result_class
+from probmodels.results import FitResult, result_class
 from probmodels.infer.config import TrainConfig
 from probmodels.infer.pipeline import neural_config
 from probmodels.infer.runtime import pyro_section
 from probmodels.infer.traced import TracedELBOLoss
 from probmodels.infer.train import ELBOLoss, train
 from probmodels.models.vae.networks import MIN_PIXEL_SCALE, as_examples, build
-
-if TYPE_CHECKING:  # the result module imports this one
-    from probmodels.models.vae.result import VAEFit
 
 __all__ = ["ARCHITECTURES", "Architecture", "LIKELIHOODS", "Likelihood", "VAE", "VAETrainConfig"]
 
@@ -318,7 +315,7 @@ class VAE:
 
     def fit(self, x: Any, *, seed: int | None = None, progress: bool | None = None,
             num_threads: int | None = 1, device: Any = None, resume: str | os.PathLike | None = None,
-            **options) -> "VAEFit":
+            **options) -> FitResult:
         """Fit encoder and decoder to images (or vectors) by minibatch SVI.
 
         The networks are initialised afresh from ``seed`` in a new ``VAE`` with

@@ -99,3 +99,26 @@ def test_gibbs_agrees_with_nuts_on_the_pyro_model_with_latent_missing_values():
     # NUTS's 1,000 draws: within 0.25 posterior sd, sds within 15%
     np.testing.assert_array_less(np.abs(exact["mean"] - nuts["mean"]), 0.25 * nuts["sd"])
     np.testing.assert_allclose(exact["sd"], nuts["sd"], rtol=0.15)
+
+
+def test_series_with_and_without_missing_values_in_one_fit():
+    """Only one of two series has a missing value: each series' draws are those it gets in a
+    fit where both series are complete (a) or both have missing values (b), since each
+    series is drawn from its own stream (this raised a numpy shape error before)."""
+    rng = np.random.default_rng(4)
+    y = np.zeros((90, 2))
+    for t in range(1, 90):
+        y[t] = [0.6, -0.3] * y[t - 1] + rng.standard_normal(2)
+    complete = pd.DataFrame(y, columns=["a", "b"])
+    mixed = complete.copy()
+    mixed.iloc[[20, 21], 1] = np.nan
+    both = mixed.copy()
+    both.iloc[50, 0] = np.nan
+    fits = {k: pm.BayesianAR(1).fit(v, seed=2, num_samples=300, method="exact", progress=False)
+            for k, v in {"complete": complete, "mixed": mixed, "both": both}.items()}
+    for name in ("mu", "phi", "sigma"):
+        np.testing.assert_array_equal(fits["mixed"].draws[name][:, :, 0], fits["complete"].draws[name][:, :, 0])
+        np.testing.assert_array_equal(fits["mixed"].draws[name][:, :, 1], fits["both"].draws[name][:, :, 1])
+    # y_missing (chain, draw, m): b's two values, time-major; in "both" a's t=50 comes after them
+    np.testing.assert_array_equal(fits["mixed"].missing_index, [[20, 1], [21, 1]])
+    np.testing.assert_array_equal(fits["mixed"].draws["y_missing"], fits["both"].draws["y_missing"][..., :2])

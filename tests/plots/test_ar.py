@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 from scipy import stats
 from statsmodels.tsa.stattools import acf
 
@@ -215,6 +216,10 @@ def test_order_comparison_marks_the_best_order(series, ax):
         [2 * table.loc[f"AR({p})", "se"] for p in (1, 2, 3)],
         rtol=1e-12,
     )
+    # the comparison's own plot() draws the same
+    again = comparison.plot(ax=Figure().add_subplot())
+    for a, b in zip(ax.lines, again.lines):
+        np.testing.assert_array_equal(a.get_xydata(), b.get_xydata())
 
 
 def test_residuals_and_pit_of_one_series_of_several_leave_out_missing_steps(ax):

@@ -167,6 +167,9 @@ def test_component_comparison_marks_the_best_k(data, ax):
     assert list(best.get_ydata()) == [table.loc[f"K={comparison.best}", "elpd_loo"]]
     assert comparison.best == 2  # two well-separated clusters
     assert f"lowest BIC: K={comparison.best_bic}" in ax.get_title()
+    again = comparison.plot(ax=Figure().add_subplot())  # the comparison's own plot()
+    for a, b in zip(ax.lines, again.lines):
+        np.testing.assert_array_equal(a.get_xydata(), b.get_xydata())
 
 
 def test_two_feature_plots_refuse_one_feature_and_repeated_features(fit, fit_1d, ax):

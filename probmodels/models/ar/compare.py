@@ -45,6 +45,13 @@ class OrderComparison:
     reason: str
     hold_back: int
 
+    def plot(self, *, ax=None):
+        """``elpd_loo`` (± 1 se) of each order with :attr:`best` marked
+        (:func:`probmodels.plots.ar.plot_order_comparison`); returns the Axes."""
+        from probmodels.plots.ar import plot_order_comparison
+
+        return plot_order_comparison(self, ax=ax)
+
 
 def compare_orders(data, orders: Sequence[int] = range(1, 11), *,
                    priors: Mapping[str, Any] | None = None, method: Method = "exact",

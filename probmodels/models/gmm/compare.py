@@ -45,6 +45,13 @@ class ComponentComparison:
     reason: str
     best_bic: int
 
+    def plot(self, *, ax=None):
+        """``elpd_loo`` (± 1 se) of each ``K`` with :attr:`best` marked
+        (:func:`probmodels.plots.gmm.plot_component_comparison`); returns the Axes."""
+        from probmodels.plots.gmm import plot_component_comparison
+
+        return plot_component_comparison(self, ax=ax)
+
 
 def compare_components(data, n_components: Sequence[int] = range(1, 6), *,
                        covariance: Covariance = "full", priors: Mapping[str, Any] | None = None,

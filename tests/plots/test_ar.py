@@ -227,7 +227,6 @@ def test_residuals_and_pit_of_one_series_of_several_leave_out_missing_steps(ax):
 
     a, b = simulate_ar2(120, seed=1), simulate_ar2(120, seed=2)
     a_missing, b_missing = a.copy(), b.copy()
-    # (a gap in every series: the exact method fails today when only some series have one)
     a_missing[30], b_missing[60] = np.nan, np.nan
     frame = pd.DataFrame({"a": a_missing, "b": b_missing})
     fit = pm.BayesianAR(order=2).fit(frame, method="exact", seed=0, progress=False, num_samples=300)

@@ -29,6 +29,7 @@ __all__ = [
     "check_float",
     "check_int",
     "check_keys",
+    "check_magnitude",
     "check_options",
     "check_seed",
 ]
@@ -36,6 +37,10 @@ __all__ = [
 #: Largest seed accepted by :func:`check_seed`; ``numpy.random.seed`` (which
 #: ``pyro.set_rng_seed`` calls) rejects anything above ``2**32 - 1``.
 MAX_SEED = 2**32 - 1
+
+#: Largest magnitude :func:`check_magnitude` accepts: squares and products of values up to
+#: 1e150 stay inside float64 (largest ~1.8e308, smallest normal ~2.2e-308).
+MAX_MAGNITUDE = 1e150
 
 #: How many offending positions :func:`check_finite` quotes in its message.
 _MAX_POSITIONS = 3
@@ -287,6 +292,49 @@ def check_finite(array: Any, name: str, *, labels: Sequence[Any] | None = None) 
         f"infinite value(s) out of {array.size}; {where}. Drop them "
         f"(e.g. series.dropna()) or interpolate them (series.interpolate()) first."
     )
+
+
+def check_magnitude(array: Any, name: str, *, columns: Sequence[Any] | None = None) -> None:
+    """Raise if a column of a finite float array is too large or too small for float64 squares.
+
+    A model that squares its data (a Gaussian density, a covariance, a sum of squares)
+    overflows to infinity for values beyond about 1e154 and underflows to zero for a
+    column whose largest value is below about 1e-154: the first ends in NaN
+    probabilities, the second reads as a constant column. Values up to
+    :data:`MAX_MAGNITUDE` (1e150) in absolute value, and columns whose largest absolute
+    value is at least ``1 / MAX_MAGNITUDE`` (or exactly 0), are accepted.
+
+    Parameters
+    ----------
+    array : array_like
+        Finite numbers (check with :func:`check_finite` first), shape ``(rows,)`` or
+        ``(rows, columns)``.
+    name : str
+        The argument name, used in the message.
+    columns : sequence, optional
+        One name per column, quoted in the message.
+
+    Raises
+    ------
+    ValueError
+        Naming the column, its largest absolute value and the rescaling that fixes it.
+    """
+    array = np.asarray(array)
+    if array.dtype.kind not in "fc" or array.size == 0:
+        return
+    level = np.abs(array.reshape(array.shape[0], -1)).max(0)
+    for j, v in enumerate(level):
+        if v > MAX_MAGNITUDE or 0 < v < 1 / MAX_MAGNITUDE:
+            which = "large" if v > MAX_MAGNITUDE else "small"
+            label = f" column {columns[j]!r}" if columns is not None and j < len(columns) else (
+                f" column {j}" if level.size > 1 else "")
+            raise ValueError(
+                f"{name}{label} has values too {which} for float64 arithmetic (largest absolute "
+                f"value {v:.3g}; accepted up to {MAX_MAGNITUDE:.0e}, and a column's largest at "
+                f"least {1 / MAX_MAGNITUDE:.0e}): their squares {'overflow' if which == 'large' else 'underflow'}. "
+                f"Rescale it, e.g. {name} / np.abs({name}).max(0), and scale the fitted "
+                f"locations and spreads back by the same factor."
+            )
 
 
 def check_keys(mapping: Mapping[str, Any] | None, name: str, allowed: Sequence[str]) -> dict:

@@ -11,6 +11,7 @@ from probmodels._validation import (
     check_float,
     check_int,
     check_keys,
+    check_magnitude,
     check_seed,
 )
 
@@ -207,3 +208,64 @@ def test_check_options_merges_defaults_and_rejects_unknown_names():
     assert check_options({"steps": 5}, "svi", {"steps": 1000, "lr": 0.1}) == {"steps": 5, "lr": 0.1}
     with pytest.raises(TypeError, match=r"unknown option\(s\) \['step'\] for method='svi'.*'steps'"):
         check_options({"step": 5}, "svi", {"steps": 1000, "lr": 0.1})
+
+
+# --------------------------------------------------------------------- check_magnitude
+
+
+def test_check_magnitude_accepts_the_float64_safe_range():
+    check_magnitude(np.array([[1e150, -1e-150], [0.0, 3.0]]), "x")
+    check_magnitude(np.zeros((3, 2)), "x")          # an all-zero column is not "too small"
+    check_magnitude(np.array([1, 2]), "x")          # integers never overflow a square here
+
+
+@pytest.mark.parametrize("scale, which", [(1e300, "too large"), (-1e151, "too large"),
+                                          (1e-300, "too small")])
+def test_check_magnitude_names_the_column_its_size_and_the_rescaling(scale, which):
+    x = np.ones((4, 2))
+    x[:, 1] = scale * np.arange(1, 5)
+    with pytest.raises(ValueError, match=rf"x column 'b' has values {which} .*x / np.abs\(x\)"):
+        check_magnitude(x, "x", columns=["a", "b"])
+
+
+# ------------------------------------------------------- shapes the models refuse up front
+
+
+def test_gmm_refuses_data_near_1e300_instead_of_nan_probabilities():
+    import probmodels as pm
+
+    x = np.random.default_rng(0).standard_normal((50, 2))
+    with pytest.raises(ValueError, match="x column 'x1' has values too large"):
+        pm.GaussianMixture(2).fit(x * [1.0, 1e300], progress=False)
+    # values near 1e-300 were reported as a constant feature (their variance underflows)
+    with pytest.raises(ValueError, match="x column 'x0' has values too small"):
+        pm.GaussianMixture(2).fit(x * 1e-300, progress=False)
+
+
+@pytest.mark.parametrize("shape, covariance, fix", [
+    ((1000, 150), "full", r"covariance='diag' \(601 parameters\)"),
+    ((2, 300), "full", r"pass x\.T"),            # a transposed array: refused, not 20 GB
+    ((30, 1200), "diag", "fewer features"),
+])
+def test_gmm_refuses_more_features_than_its_posterior_approximation_supports(shape, covariance, fix):
+    import probmodels as pm
+    from probmodels.models.gmm.model import MAX_PARAMETERS
+
+    K = 1 if shape[0] == 2 else 2
+    x = np.random.default_rng(0).standard_normal(shape)
+    with pytest.raises(ValueError, match=rf"has {shape[1]} features: .* more than the "
+                                         rf"{MAX_PARAMETERS:,} .*{fix}"):
+        pm.GaussianMixture(K, covariance=covariance).fit(x, progress=False)
+
+
+@pytest.mark.parametrize("method", ["exact", "svi", "nuts"])
+def test_ar_refuses_an_order_near_the_series_length(method):
+    """AR(150) on 200 points: 50 equations for 151 coefficients (SVI's Cholesky failed)."""
+    import probmodels as pm
+
+    y = np.random.default_rng(0).standard_normal(200)
+    with pytest.raises(ValueError, match=r"order 150 is too close to the series length \(200 "
+                                         r"steps\): 50 modelled steps for 151 .*order <= 99"):
+        pm.BayesianAR(150).fit(y, method=method, progress=False)
+    with pytest.raises(ValueError, match=r"order 3 .* 3 modelled steps for 4 .*order <= 2"):
+        pm.BayesianAR(3, hold_back=4).fit(y[:7], progress=False)

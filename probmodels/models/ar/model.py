@@ -431,6 +431,17 @@ class BayesianAR(Model):
                 f"series of different lengths or starts are fitted with BayesianAR.fit_many(long_df), "
                 f"which takes each series on its own index."
             )
+        if ts.num_steps - h < self.order + 1:
+            # fewer equations than coefficients: the lag matrix has rank below p + 1, the
+            # data identify no direction of (mu, phi) and the guides' Cholesky factors fail
+            longest = (ts.num_steps - 1) // 2 if self.hold_back is None else ts.num_steps - h - 1
+            raise ValueError(
+                f"order {self.order} is too close to the series length ({ts.num_steps} steps): "
+                f"{ts.num_steps - h} modelled steps for {self.order + 1} regression coefficients "
+                f"(mu and phi), so the data cannot tell them apart. Use order <= {longest} "
+                f"(at least as many modelled steps as coefficients; 5 times as many to avoid "
+                f"the prior dominating) or a longer series."
+            )
         if ts.num_steps - h < 5 * (self.order + 1):
             warnings.warn(
                 f"short series check: {ts.num_steps - h} modelled steps for {self.order + 1} "

@@ -104,6 +104,14 @@ class DDPMTrainConfig(TrainConfig):
     small ``T`` only). Defaults: 7,000 steps of batches of 512, AdamW with a
     one-cycle rate peaking at 2e-3, gradients clipped to 1, EMA 0.995 of the
     weights (the plain PyTorch recipe of shared/NOTES.md plus EMA).
+
+    ``loss_weighting``: ``"none"`` (default) or ``"min_snr"``, Min-SNR-:math:`\gamma`
+    weights with :math:`\gamma` = ``snr_gamma`` (5) for ``objective="simple"``
+    (:meth:`probmodels._diffusion.Diffusion.loss_weight`). ``timestep_sampling``:
+    ``"stratified"`` (default), one timestep per stratum of the chain in each batch,
+    or ``"uniform"``, independent draws (:func:`probmodels._diffusion.sample_timesteps`);
+    each timestep is uniform on ``1..T`` either way, so both objectives keep their
+    expectations.
     """
 
     steps: int = 7000
@@ -116,7 +124,7 @@ class DDPMTrainConfig(TrainConfig):
     objective: Objective = "simple"
     loss_weighting: Weighting = "none"
     snr_gamma: float = 5.0
-    timestep_sampling: TimestepSampling = "uniform"
+    timestep_sampling: TimestepSampling = "stratified"
 
     def __post_init__(self):
         super().__post_init__()

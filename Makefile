@@ -18,6 +18,14 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest -q
 
+# the docs site into site/ (mkdocs.yml); the build runs the gallery scripts (docs/gallery/*.py)
+$(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
+	$(VENV)/bin/pip install -q -e '.[docs]'
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site
+
 # Second leg: probmodels.export under ArviZ >= 1.0, which needs Python >= 3.12.
 # The venv holds no torch and no probmodels install (PYTHONPATH points at the
 # checkout), so the leg also proves the export path is torch-free. A python3.12
@@ -56,4 +64,4 @@ lint: $(VENV)/.lint-installed
 	$(VENV)/bin/ruff format --check probmodels
 	$(VENV)/bin/mypy
 
-.PHONY: setup demo test test-arviz1 lint
+.PHONY: setup demo test docs test-arviz1 lint

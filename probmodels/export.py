@@ -63,8 +63,8 @@ _GROUP_ORDER = (
     "sample_stats",
     "observed_data",
 )
-#: the columns of :func:`compare_loo`, in order, under every ArviZ version
 COMPARE_COLUMNS = ("rank", "elpd_loo", "p_loo", "elpd_diff", "weight", "se", "dse", "warning")
+"""The columns of :func:`compare_loo`, in order, under every ArviZ version."""
 # every group name of ArviZ's schema; a file with none of them is not ArviZ data
 _ARVIZ_GROUPS = _GROUP_ORDER + (
     "prior",

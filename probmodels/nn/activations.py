@@ -19,6 +19,7 @@ Activation = Literal["relu", "leaky_relu", "elu", "silu", "gelu", "tanh", "sigmo
 """Accepted activation names."""
 
 ACTIVATIONS: tuple[str, ...] = typing.get_args(Activation)
+"""The accepted activation names, as a tuple (the values of :data:`Activation`)."""
 
 # Keys must equal ACTIVATIONS; tests/nn/test_mlp.py checks it.
 _ACTIVATION_LAYERS: dict[str, type[nn.Module]] = {

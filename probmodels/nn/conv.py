@@ -57,6 +57,7 @@ UpsampleMode = Literal["transpose", "nearest", "bilinear", "bicubic"]
 """How an `UpsampleBlock` doubles the resolution: learned or interpolated."""
 
 UPSAMPLE_MODES: tuple[str, ...] = typing.get_args(UpsampleMode)
+"""The accepted up-sampling modes, as a tuple (the values of :data:`UpsampleMode`)."""
 
 
 def conv_output_size(

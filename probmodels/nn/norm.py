@@ -47,6 +47,7 @@ NormKind = Literal["batch", "instance", "layer", "group"]
 """Accepted normalization names; ``None`` (no normalization) is accepted too."""
 
 NORM_KINDS: tuple[str, ...] = typing.get_args(NormKind)
+"""The accepted normalization names, as a tuple (the values of :data:`NormKind`)."""
 
 _MAX_DEFAULT_GROUPS = 32  # Wu & He (2018) use G = 32 groups by default.
 

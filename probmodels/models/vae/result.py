@@ -34,6 +34,11 @@ _CHUNK = 50_000
 class VAEFit(FitResult):
     """The result of :meth:`VAE.fit`.
 
+    ``draws`` is empty: a VAE has no global latent variables, only the networks'
+    weights; the latent codes of given examples are :meth:`latent_posterior` and
+    :meth:`to_arviz`. Saved with ``fit.save(path)`` (weights and batch-norm buffers
+    as arrays in the ``.npz``, no pickle) and read with ``probmodels.load(path)``.
+
     Attributes
     ----------
     vae : VAE
@@ -44,11 +49,6 @@ class VAEFit(FitResult):
         Validation loss after each epoch (empty without validation).
     diagnostics : dict
         ``seconds``, ``epochs``, ``best_epoch``, ``stopped_early``, ``steps``, ...
-
-    ``draws`` is empty: a VAE has no global latent variables, only the networks'
-    weights; the latent codes of given examples are :meth:`latent_posterior` and
-    :meth:`to_arviz`. Saved with ``fit.save(path)`` (weights and batch-norm buffers
-    as arrays in the ``.npz``, no pickle) and read with ``probmodels.load(path)``.
     """
 
     vae: VAE

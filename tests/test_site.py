@@ -195,3 +195,56 @@ def test_gallery_refuses_a_script_without_a_title(gallery, tmp_path):
 def test_gallery_has_a_script_per_model(gallery):
     names = [p.name for p in gallery.gallery_scripts(ROOT)]
     assert names == ["ar_sunspots.py", "ddpm_moons.py", "gmm_faithful.py", "vae_digits.py"]
+
+
+# ------------------------------------------------------------ the offline check hook
+
+
+@pytest.fixture(scope="module")
+def offline():
+    sys.path.insert(0, str(DOCS / "hooks"))
+    try:
+        yield importlib.import_module("offline_check")
+    finally:
+        sys.path.remove(str(DOCS / "hooks"))
+
+
+def test_offline_check_finds_what_a_page_fetches_and_not_what_it_links(offline):
+    page = ('<head><script src="https://unpkg.com/iframe-worker/shim"></script>'
+            '<link rel="stylesheet" href="//fonts.example/css?family=Roboto">'
+            '<script src="assets/javascripts/bundle.js"></script></head>'
+            "<body><a href='https://pyro.ai'>Pyro</a><img alt=x src='http://host/a.png'>"
+            '<img src="gallery/ar_fan_chart.png"></body>')
+    assert offline.remote_fetches_html(page) == [
+        "https://unpkg.com/iframe-worker/shim", "//fonts.example/css?family=Roboto", "http://host/a.png"]
+    css = ('@import "https://fonts.example/roboto.css"; .a{background:url(../img/x.png)} '
+           ".b{src:url('https://cdn.example/f.woff2')}")
+    assert offline.remote_fetches_css(css) == ["https://fonts.example/roboto.css",
+                                               "https://cdn.example/f.woff2"]
+
+
+def test_offline_check_stops_a_build_whose_pages_fetch_from_the_network(offline, tmp_path):
+    (tmp_path / "api").mkdir()
+    (tmp_path / "index.html").write_text('<script src="assets/x.js"></script>', encoding="utf-8")
+    (tmp_path / "api" / "a.html").write_text('<script src="https://cdn.example/x.js"></script>',
+                                             encoding="utf-8")
+    assert offline.remote_fetches(tmp_path) == {"api/a.html": ["https://cdn.example/x.js"]}
+
+    class Config:
+        site_dir = str(tmp_path)
+
+    with pytest.raises(Exception, match=r"fetches from the network(.|\n)*api/a.html: https://cdn"):
+        offline.on_post_build(Config())
+    (tmp_path / "api" / "a.html").unlink()
+    offline.on_post_build(Config())   # nothing remote left: passes
+
+
+def test_mkdocs_config_keeps_the_site_offline():
+    yaml = pytest.importorskip("yaml")
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    assert config["theme"]["font"] is False          # material would link Google Fonts
+    hooks = config["hooks"]
+    assert "docs/hooks/offline_check.py" in hooks and "docs/hooks/gallery.py" in hooks
+    polyfills = config["extra"]["polyfills"]          # else the offline plugin adds a CDN copy
+    assert any("iframe-worker" in p for p in polyfills)
+    assert all((DOCS / p).is_file() for p in polyfills)

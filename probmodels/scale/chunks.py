@@ -1,4 +1,5 @@
-"""Chunks of series and a pure per-chunk function mapped over them, here or on a cluster.
+"""Chunks of series and a pure per-chunk function mapped over them, here or on a cluster;
+chunks of posterior draws for draws x data computations.
 
 The per-chunk function must be a module-level function (or a ``functools.partial`` of
 one) of picklable arguments, so that a ``dask.distributed`` client can send it to its
@@ -14,9 +15,21 @@ from typing import Any, TypeVar
 from probmodels._validation import check_int
 from probmodels.infer.runtime import progress_bar
 
-__all__ = ["chunked", "map_chunks"]
+__all__ = ["CHUNK_NUMBERS", "chunked", "draw_slices", "map_chunks"]
 
 T = TypeVar("T")
+
+#: numbers in one chunk of a draws x data computation (4e6 float64: 32 MB per temporary)
+CHUNK_NUMBERS = 4_000_000
+
+
+def draw_slices(num_draws: int, numbers_per_draw: int) -> list[slice]:
+    """Consecutive slices of ``num_draws`` draws, each holding at most :data:`CHUNK_NUMBERS`
+    numbers of a per-draw array of ``numbers_per_draw`` (at least one draw a slice), so a
+    draws x data computation (log-likelihoods, responsibilities, predictive draws) keeps
+    its temporaries bounded whatever the number of draws."""
+    size = max(1, int(CHUNK_NUMBERS // max(1, int(numbers_per_draw))))
+    return [slice(i, min(i + size, num_draws)) for i in range(0, num_draws, size)]
 
 
 def chunked(items: Sequence[T], size: int) -> list[list[T]]:

@@ -173,9 +173,13 @@ class GMMFit(FitResult):
 
     def score(self, x=None) -> float:
         """Mean log posterior predictive density per point, ``mean_n log mean_s p(x_n | theta_s)``."""
-        ll = self.log_likelihood(x).reshape(self.num_chains * self.num_draws, -1)
-        S = ll.shape[0]
-        return float((torch.logsumexp(torch.as_tensor(ll), 0) - math.log(S)).mean())
+        x = torch.as_tensor(self.data, dtype=DTYPE) if x is None else self._check_x(x)
+        S = self.num_chains * self.num_draws
+        # log sum_s p(x_n | theta_s), accumulated over chunks of draws (never (S, N) at once)
+        total = torch.full((x.shape[0],), -math.inf, dtype=DTYPE)
+        for terms in self._draw_terms(x):
+            total = torch.logaddexp(total, torch.logsumexp(logsumexp_components(terms), 0))
+        return float((total - math.log(S)).mean())
 
     def posterior_predictive(self, *, seed: int | None = None) -> np.ndarray:
         """Replicated data sets, one per draw: ``(chain, draw, data, feature)``."""
@@ -279,9 +283,12 @@ class GMMFit(FitResult):
         ``K``.)
         """
         num_starts = check_int(num_starts, "num_starts", minimum=1)
-        ll = self.log_likelihood()
-        w = np.ones(self.data.shape[0]) if self.sample_weight is None else self.sample_weight
-        best = float((ll * w).sum(-1).max())
+        w = torch.as_tensor(np.ones(self.data.shape[0]) if self.sample_weight is None
+                            else self.sample_weight, dtype=DTYPE)
+        # the best draw's weighted log-likelihood, over chunks of draws (never (S, N) at once)
+        best = max(float((logsumexp_components(terms) * w).sum(-1).max())
+                   for terms in self._draw_terms(torch.as_tensor(self.data, dtype=DTYPE)))
+        w = w.numpy()
         rng = np.random.default_rng(self.seed)
         for _ in range(num_starts):
             best = max(best, em(self.data, w, self.layout, rng)["loglik"])

@@ -20,6 +20,8 @@ from pyro.distributions.torch_distribution import TorchDistribution
 from pyro.ops.indexing import Vindex
 from torch.distributions import biject_to
 
+from probmodels.scale.chunks import draw_slices
+
 __all__ = ["DTYPE", "Layout", "MAX_PLATE_NESTING", "OrderedIID", "Packing", "SITES", "align",
            "chunks", "component_dist", "in_component_plate", "joint_terms", "log_density",
            "logsumexp_components", "mixture_model", "pointwise_log_lik", "site_dists"]
@@ -282,8 +284,8 @@ class Packing:
 
 
 def chunks(S: int, N: int, layout: Layout) -> list[slice]:
-    size = max(1, int(4e6 // max(1, N * layout.K * layout.D)))
-    return [slice(i, min(i + size, S)) for i in range(0, S, size)]
+    """Slices of the ``S`` draws for a ``(draws, N, K, D)`` computation (bounded memory)."""
+    return draw_slices(S, N * layout.K * layout.D)
 
 
 def pointwise_log_lik(x: torch.Tensor, values: Mapping[str, torch.Tensor], layout: Layout) -> torch.Tensor:

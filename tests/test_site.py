@@ -248,3 +248,22 @@ def test_mkdocs_config_keeps_the_site_offline():
     polyfills = config["extra"]["polyfills"]          # else the offline plugin adds a CDN copy
     assert any("iframe-worker" in p for p in polyfills)
     assert all((DOCS / p).is_file() for p in polyfills)
+
+
+# ------------------------------------------------- numpydoc with Sphinx roles, as Markdown
+
+
+def test_sphinx_roles_math_and_tables_become_markdown():
+    pytest.importorskip("griffe")
+    sys.path.insert(0, str(DOCS / "hooks"))
+    try:
+        rst = importlib.import_module("griffe_rst")
+    finally:
+        sys.path.remove(str(DOCS / "hooks"))
+    text = ("See :func:`~probmodels.plots.plot_loss`, :class:`probmodels.results.FitResult` and "
+            ":math:`\\sigma^2`.\n\n.. math::\n\n    y = x\n\nReturns\n-------\nnn.Module\n"
+            "    ====  ====\n    a     b\n    ====  ====\n    1     2\n    ====  ====\n    After.")
+    assert rst.markdown_docstring(text) == (
+        "See `plot_loss`, `probmodels.results.FitResult` and `\\sigma^2`.\n\n\n\n    y = x\n\n"
+        "Returns\n-------\nnn.Module\n\n    ```text\n    ====  ====\n    a     b\n    ====  ====\n"
+        "    1     2\n    ====  ====\n    ```\n    After.")

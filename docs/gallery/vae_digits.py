@@ -37,6 +37,7 @@ fig.savefig(out / "vae_samples_latent.png", dpi=90)
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 2.8), layout="constrained",
                          gridspec_kw={"width_ratios": [2, 1]})
-plots.plot_vae_interpolation(fit, x_test[0], x_test[1], steps=8, ax=axes[0])
-plots.plot_vae_losses(fit, ax=axes[1])
+zero, one = (x_test[labels[1500:] == d][0] for d in (0, 1))   # the first test 0 and 1
+plots.plot_vae_interpolation(fit, zero, one, steps=8, ax=axes[0])
+plots.plot_vae_losses(fit, window=10, ax=axes[1])
 fig.savefig(out / "vae_interpolation_losses.png", dpi=90)

@@ -21,8 +21,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-#: folders of the checkout that tools (not doc blocks) write to while the tests run
-_SKIPPED_DIRS = {".git", ".venv", ".venv-arviz1", "__pycache__", ".pytest_cache"}
+#: folders of the checkout that tools (not doc blocks) write to while the tests run (site/: make docs)
+_SKIPPED_DIRS = {".git", ".venv", ".venv-arviz1", "__pycache__", ".pytest_cache", "site"}
 #: a fenced block tagged exactly ``python``; the closing fence is the first line of backticks
 _BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 

@@ -307,8 +307,8 @@ def check_magnitude(array: Any, name: str, *, columns: Sequence[Any] | None = No
     Parameters
     ----------
     array : array_like
-        Finite numbers (check with :func:`check_finite` first), shape ``(rows,)`` or
-        ``(rows, columns)``.
+        Numbers, shape ``(rows,)`` or ``(rows, columns, ...)`` (trailing axes are
+        flattened into columns); NaN is skipped.
     name : str
         The argument name, used in the message.
     columns : sequence, optional
@@ -322,7 +322,10 @@ def check_magnitude(array: Any, name: str, *, columns: Sequence[Any] | None = No
     array = np.asarray(array)
     if array.dtype.kind not in "fc" or array.size == 0:
         return
-    level = np.abs(array.reshape(array.shape[0], -1)).max(0)
+    if array.ndim == 0:
+        array = array.reshape(1)
+    # NaN (a missing value, where a model takes them) is skipped by fmax
+    level = np.fmax.reduce(np.abs(array.reshape(array.shape[0], -1)), axis=0)
     for j, v in enumerate(level):
         if v > MAX_MAGNITUDE or 0 < v < 1 / MAX_MAGNITUDE:
             which = "large" if v > MAX_MAGNITUDE else "small"

@@ -269,3 +269,13 @@ def test_ar_refuses_an_order_near_the_series_length(method):
         pm.BayesianAR(150).fit(y, method=method, progress=False)
     with pytest.raises(ValueError, match=r"order 3 .* 3 modelled steps for 4 .*order <= 2"):
         pm.BayesianAR(3, hold_back=4).fit(y[:7], progress=False)
+
+
+def test_gmm_refuses_fewer_than_two_points_per_component():
+    """3 points for 2 components: a component held one point and its sigma draws were 0
+    (a raw Pyro constraint error, found by tests/test_properties.py)."""
+    import probmodels as pm
+
+    with pytest.raises(ValueError, match=r"n_components=2 needs at least 4 data points \(two per "
+                                         r"component.*got 3\. Use n_components <= 1"):
+        pm.GaussianMixture(2).fit(np.array([0.13, -0.13, 0.64]), progress=False)

@@ -66,7 +66,7 @@ from pyro.distributions.transforms import PowerTransform
 from torch.distributions import biject_to
 
 from probmodels import _priors
-from probmodels._validation import check_choice, check_int
+from probmodels._validation import check_choice, check_int, check_magnitude
 from probmodels.data import TimeSeriesData, as_time_series
 from probmodels.diagnostics import psis_khat
 from probmodels.results import result_class
@@ -423,11 +423,12 @@ class BayesianAR(Model):
         ts = as_time_series(data, name="y", min_length=h + 2, missing=True,
                             reason=f"order {self.order} with hold_back {h} conditions on the "
                                    f"first {h} values and needs at least 2 more to fit")
+        check_magnitude(ts.values, "y", columns=None if ts.univariate else list(ts.columns))
         observed = ~np.isnan(ts.values)
         if not ts.univariate and not observed[0].all():
             late = [c for c, ok in zip(ts.columns, observed[0]) if not ok]
             raise ValueError(
-                f"series {late} start later than the others (leading missing values); several "
+                f"series {late} of y start later than the others (leading missing values); several "
                 f"series of different lengths or starts are fitted with BayesianAR.fit_many(long_df), "
                 f"which takes each series on its own index."
             )

@@ -449,6 +449,13 @@ class GaussianMixture(Model):
                 f"needs more points than components (a component with a single point collapses "
                 f"onto it with zero spread, where the likelihood is unbounded). {fix}"
             )
+        if N < 2 * K:
+            # some component of any maximum-likelihood start then holds one point, with zero
+            # spread: its Laplace approximation is flat and its draws of sigma underflow to 0
+            raise ValueError(
+                f"n_components={K} needs at least {2 * K} data points (two per component, so "
+                f"that each has a spread), got {N}. Use n_components <= {N // 2} or pass more data."
+            )
         # a feature without spread has no finite Gaussian density (sigma -> 0); numerically
         # zero is a spread below 1e-12 of its level (fits at 1e-11 still had k-hat < 0.7)
         spread = values.std(0)

@@ -130,7 +130,7 @@ def test_vae_data_intake(x):
     from probmodels.models.vae.networks import as_examples
 
     for likelihood in ("bernoulli", "gaussian"):
-        _clear_or_valid(lambda: as_examples(x, (3,), likelihood), ("x",), _finite_tensor)
+        _clear_or_valid(lambda lik=likelihood: as_examples(x, (3,), lik), ("x",), _finite_tensor)
 
 
 @FEW
@@ -259,7 +259,7 @@ def test_vae_and_ddpm_training_option_intake(name, value):
     for model in (pm.VAE((3,), 2, hidden=(4,)), _DDPM[0]):
         if name == "jit" and isinstance(model, pm.DDPM):
             continue
-        _clear_or_valid(lambda: neural_config(model.default_config(), {name: value}, seed=0,
+        _clear_or_valid(lambda m=model: neural_config(m.default_config(), {name: value}, seed=0,
                                               progress=False, num_threads=1, device="cpu")[0],
                         (name,), _train_config)
 

@@ -58,7 +58,9 @@ def documented() -> tuple[dict[int, str], set[str]]:
             if isinstance(obj, type(sys)) and not re.search(r"^\s*members:\s*false", options, re.M):
                 modules.add(path)
                 # a module page renders the members its __all__ lists
-                objects.update({id(getattr(obj, n)): f"{path}.{n}" for n in obj.__all__})
+                public = getattr(obj, "__all__", None)
+                assert public is not None, f"{page.name}: '::: {path}' renders a module without __all__"
+                objects.update({id(getattr(obj, n)): f"{path}.{n}" for n in public})
     return objects, modules
 
 

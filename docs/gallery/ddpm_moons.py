@@ -12,10 +12,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-import probmodels as pm  # noqa: E402
-from probmodels import plots  # noqa: E402
+import probmodels as pm
+from probmodels import plots
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else ".")
 points, _ = pm.datasets.make_moons(4500, noise=0.05, seed=0)

@@ -12,11 +12,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-import probmodels as pm  # noqa: E402
-from probmodels import plots  # noqa: E402
+import probmodels as pm
+from probmodels import plots
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else ".")
 images, labels = pm.datasets.load_digits()

@@ -248,7 +248,7 @@ class GMMFit(FitResult):
         dims["log_likelihood/x"] = ["data"]
         return to_arviz(posterior=post, posterior_predictive={"x": pp}, log_likelihood={"x": ll},
                         observed_data={"x": obs}, sample_stats=self.sample_stats or None,
-                        coords=coords, dims=dims, attrs=attrs)
+                        coords=coords, dims=dims, attrs=attrs)  # type: ignore[arg-type]
 
     def _posterior(self) -> tuple[dict[str, np.ndarray], dict[str, list[str]], dict[str, Any]]:
         """The exported posterior variables (``Omega`` for ``L_omega``), their dims and coords."""
@@ -291,7 +291,7 @@ class GMMFit(FitResult):
         w = w.numpy()
         rng = np.random.default_rng(self.seed)
         for _ in range(num_starts):
-            best = max(best, em(self.data, w, self.layout, rng)["loglik"])
+            best = max(best, em(self.data, w, self.layout, rng)["loglik"])  # type: ignore[assignment]
         n = self.data.shape[0] if self.sample_weight is None else float(np.sum(self.sample_weight))
         return -2.0 * best + self.layout.num_parameters() * math.log(n)
 

@@ -183,7 +183,7 @@ class VAEFit(FitResult):
                    "model": repr(self.vae), "max_khat": float(np.max(khat))},
         )
 
-    def summary(self, x=None, *, num_samples: int = 200) -> pd.DataFrame:
+    def summary(self, x=None, *, num_samples: int = 200) -> pd.DataFrame:  # type: ignore[override]
         """The training figures (and, given examples ``x``, their evaluation) as a table.
 
         Rows ``train_loss`` (last epoch), ``best_val_loss``, ``epochs``, ``best_epoch``,

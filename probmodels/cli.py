@@ -4,14 +4,22 @@
 fits every model of the package on its shipped data set and writes a report
 folder: one section per model (tables as CSV, figures as PNG, each final fit
 as ``fit.npz``; the ArviZ data as netCDF only with ``--netcdf``) tied
-together by ``index.md``. It prints one line to stderr as each section starts
-and one, with its seconds, as it ends.
+together by ``index.html`` (one page that opens offline: inline CSS, no script,
+the figures beside it) and ``index.md`` (the same text as Markdown). It prints
+one line to stderr as each section starts and one, with its seconds, as it
+ends, and the path of ``index.html`` last.
+
+``probmodels report FIT_FILE [--out DIR]`` writes the same kind of folder for one
+fit saved with ``fit.save(path)`` (any model; :func:`probmodels.load` reads it):
+the data, the fit's ``summary()`` table, the verdict on its diagnostics, its
+figures and the commands that draw them. A path that does not exist, a folder,
+or a file that is not a saved fit is a usage error (exit code 2).
 
 The sections are the registry :data:`probmodels.report.REPORTS`, read when
 the demo runs; this module only parses the arguments, chooses the report
 folder and runs the registry.
 
-The demo never deletes or overwrites anything: when ``--out`` names a folder
+Neither command deletes or overwrites anything: when ``--out`` names a folder
 that exists and is not empty, the report goes to the first free ``DIR-2``,
 ``DIR-3``, ... instead, and the path printed at the end says where. ``--out .``
 (or ``..``) puts the report in a new ``report`` folder inside that folder. An
@@ -21,7 +29,6 @@ that exists and is not empty, the report goes to the first free ``DIR-2``,
 from __future__ import annotations
 
 import argparse
-import datetime
 import sys
 import time
 from collections.abc import Sequence
@@ -106,25 +113,27 @@ def _section_name(report) -> str:
     return getattr(report, "__name__", repr(report))
 
 
+def _fresh_root(out: Path) -> Path:
+    """:func:`new_report_dir` of ``out``, saying on stderr when it is not ``out`` itself."""
+    root = new_report_dir(out)
+    if root != out:
+        print(f"{out} exists and is not empty; writing the report to {root} instead.",
+              file=sys.stderr)
+    return root
+
+
 def _demo(out: Path, options, threads: int, reports: Sequence | None = None) -> Path:
     """Write the report of ``reports`` (default: :data:`probmodels.report.REPORTS`, read now).
 
     ``options`` is a :class:`probmodels.report.ReportOptions`. One line goes to
     stderr as each section starts and one, with its seconds, as it ends.
     """
-    import importlib.metadata
-
-    import pyro
     import torch
 
-    import probmodels
     from probmodels import report
 
     out = _report_path(Path(out))
-    root = new_report_dir(out)
-    if root != out:
-        print(f"{out} exists and is not empty; writing the report to {root} instead.",
-              file=sys.stderr)
+    root = _fresh_root(out)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     reports = report.REPORTS if reports is None else reports
@@ -143,24 +152,26 @@ def _demo(out: Path, options, threads: int, reports: Sequence | None = None) -> 
         torch.set_num_threads(previous_threads)
     total = time.perf_counter() - start
 
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     flags = (" --quick" if options.quick else "") + (" --netcdf" if options.netcdf else "")
     contents = "\n".join(f"- {s.title} ({t:.0f} s, {len(s.files)} files)"
-                         for s, t in zip(sections, seconds))
-    body = "\n\n".join(f"## {s.title}\n\n{s.markdown.strip()}" for s in sections)
-    index = f"""\
-# probmodels demo report
-
-`probmodels demo --seed {options.seed}{flags}`, {stamp}, {total:.0f} s in all.
-probmodels {probmodels.__version__}, torch {torch.__version__}, pyro {pyro.__version__},
-arviz {importlib.metadata.version('arviz')}.
-
-{contents}
-
-{body}
-"""
-    (root / "index.md").write_text(index, encoding="utf-8")
+                          for s, t in zip(sections, seconds))
+    intro = (f"`probmodels demo --seed {options.seed}{flags}`, {total:.0f} s in all.\n\n"
+             f"{contents}\n\n")
+    report.write_index(root, "probmodels demo report", intro, sections)
     print(f"demo: {len(sections)} sections in {total:.1f} s", file=sys.stderr, flush=True)
+    return root
+
+
+def _report(fit, path: str, out: Path) -> Path:
+    """Write the report folder of one loaded ``fit`` (read from ``path``); returns the folder."""
+    from probmodels import report
+
+    out = _report_path(Path(out))
+    root = _fresh_root(out)
+    command = f"probmodels report {path} --out {out}"
+    section = report.fit_section(fit, root, source=path, command=command)
+    report.write_index(root, f"probmodels report: {Path(path).name}", f"`{command}`\n\n",
+                       [section])
     return root
 
 
@@ -197,7 +208,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="fit every model on its shipped data and write a report folder",
         description="Fit every model on its shipped data set and write a report folder "
-                    "(index.md, CSV tables, PNG figures, the fits; netCDF posteriors with "
+                    "(index.html, index.md, CSV tables, PNG figures, the fits; netCDF posteriors with "
                     "--netcdf). One line per section is printed as it starts and ends.")
     demo.add_argument("--out", type=_out_dir, default="report", metavar="DIR",
                       help="report folder (default: ./report); if it exists and is not "
@@ -212,18 +223,51 @@ def _parser() -> argparse.ArgumentParser:
                            "are small and extra threads mostly contend for the cores)")
     demo.add_argument("--netcdf", action="store_true",
                       help="also write each fit's ArviZ data as posterior.nc (several MB each)")
+    rep = commands.add_parser(
+        "report", help="write the report folder of one saved fit",
+        description="Write a report folder (index.html, index.md, PNG figures) for a fit "
+                    "saved with fit.save(path): the data, the fit's summary() table, the "
+                    "verdict on its diagnostics and its figures, each with the call that "
+                    "draws it.")
+    rep.add_argument("fit_file", metavar="FIT_FILE",
+                     help="a .npz file written by fit.save() (any model)")
+    rep.add_argument("--out", type=_out_dir, default="report", metavar="DIR",
+                     help="report folder (default: ./report); if it exists and is not empty, "
+                          "DIR-2, DIR-3, ... is used instead, nothing is overwritten")
+    rep.set_defaults(subparser=rep)  # its own usage line for the errors about FIT_FILE
     return parser
+
+
+def _load_fit(parser: argparse.ArgumentParser, path: str):
+    """``probmodels.load(path)``, or a usage error (exit code 2) saying what the file is."""
+    import probmodels as pm
+
+    target = Path(path)
+    if target.is_dir():
+        parser.error(f"argument FIT_FILE: {path!r} is a folder; pass the .npz file that "
+                     f"fit.save() wrote (e.g. {str(target / 'fit.npz')!r}).")
+    try:
+        return pm.load(target)
+    except FileNotFoundError:
+        parser.error(f"argument FIT_FILE: no file at {path!r} (nor {target.name + '.npz'!r}); "
+                     f"pass the path that fit.save() returned.")
+    except (ValueError, TypeError, OSError) as exc:
+        parser.error(f"argument FIT_FILE: {path!r} is not a fit this probmodels can read: {exc}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 on success)."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.command == "demo":
         from probmodels.report import ReportOptions
 
         options = ReportOptions(seed=args.seed, quick=args.quick, netcdf=args.netcdf)
         root = _demo(args.out, options, args.threads)
-        print(root / "index.md")
+    else:
+        fit = _load_fit(args.subparser, args.fit_file)
+        root = _report(fit, args.fit_file, args.out)
+    print(root / "index.html")
     return 0
 
 

@@ -43,7 +43,7 @@ def test_existing_report_is_never_overwritten(tmp_path, monkeypatch, capsys):
     assert (out / "mine.txt").read_text() == "user data"
     assert (tmp_path / "r-2" / "fake.txt").read_text() == "seed 1"
     assert (tmp_path / "r-3" / "fake.txt").read_text() == "seed 2"
-    assert str(tmp_path / "r-3" / "index.md") in printed.out
+    assert str(tmp_path / "r-3" / "index.html") in printed.out
     assert "exists and is not empty" in printed.err
 
 
@@ -72,6 +72,9 @@ def test_each_section_prints_a_line_as_it_starts_and_as_it_ends(tmp_path, monkey
     index = (tmp_path / "r" / "index.md").read_text(encoding="utf-8")
     assert "`probmodels demo --seed 5 --quick --netcdf`" in index
     assert "## First\n\none" in index and "## Second\n\ntwo" in index
+    page = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+    assert "<code>probmodels demo --seed 5 --quick --netcdf</code>" in page
+    assert re.search(r"<h2>First</h2>\s*<p>one</p>", page) and re.search(r"<h2>Second</h2>\s*<p>two</p>", page)
 
 
 def test_netcdf_is_off_by_default(tmp_path, monkeypatch):
@@ -122,9 +125,9 @@ def test_out_naming_a_folder_by_position_gets_a_report_folder_inside(
     first, second = tmp_path / expected, tmp_path / (expected + "-2")
     assert [c.resolve() for c in calls] == [first, second]
     for folder in (first, second):
-        assert sorted(p.name for p in folder.iterdir()) == ["fake.txt", "index.md"]
+        assert sorted(p.name for p in folder.iterdir()) == ["fake.txt", "index.html", "index.md"]
     # the path printed last is where the second report is, relative to the working folder
-    assert (tmp_path / cwd / printed.out.splitlines()[-1]).resolve() == second / "index.md"
+    assert (tmp_path / cwd / printed.out.splitlines()[-1]).resolve() == second / "index.html"
     assert "exists and is not empty" in printed.err
     assert (tmp_path / "work" / "mine.txt").read_text() == "user data"
 

@@ -1,17 +1,20 @@
-"""The demo's DDPM section: two moons, samples, trajectory, MMD and bits/dim."""
+"""The DDPM report: the demo's section (two moons, samples, trajectory, MMD and bits/dim)
+and the data and figures of any DDPM fit (:func:`describe`, :func:`figures`)."""
 
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from probmodels import mmd2
 from probmodels.datasets import make_moons
 from probmodels.models.ddpm import DDPM
-from probmodels.report._base import ReportOptions, ReportSection, SectionFolder, save_figure
+from probmodels.report._base import (Figure, ReportOptions, ReportSection, SectionFolder, fit_verdict,
+                                     summary_markdown, write_figures)
 
-__all__ = ["section"]
+__all__ = ["describe", "figures", "section"]
 
 
 def section(out_dir: Path, options: ReportOptions) -> ReportSection:
@@ -34,10 +37,6 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
     mmd = mmd2(samples, held_out)
     mmd_ddim = mmd2(fit.sample(2000, steps=50, seed=seed), held_out)
     ev = fit.evaluate(held_out[:200 if options.quick else 2000], seed=seed)
-    save_figure(lambda ax: fit.plot_samples(2000, seed=seed, data=held_out, ax=ax),
-                folder.path("samples.png"), figsize=(5.0, 5.0))
-    save_figure(lambda ax: fit.plot_trajectory(500, seed=seed, ax=ax), folder.path("trajectory.png"),
-                figsize=(12.0, 2.8))
     metrics = {
         "train_seconds": fit.diagnostics["seconds"], "train_steps": fit.diagnostics["steps"],
         "sample_seconds_2000_T1000": sample_seconds, "mmd2_ancestral": mmd, "mmd2_ddim_50": mmd_ddim,
@@ -45,9 +44,12 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
         "bits_per_dim_se": ev.bits_per_dim_se,
     }
     folder.path("metrics.json").write_text(json.dumps(metrics, indent=2))
+    fit.save(folder.path("fit.npz"))
+    fit_figures = write_figures(folder, figures(fit, data=held_out, evaluation=ev))
+    quick = " --quick" if options.quick else ""
     markdown = f"""\
 Data: two moons (noise 0.05), standardised per coordinate, 8,000 training and
-2,000 held-out points; `pm.DDPM(data_shape=(2,)).fit(x_train, seed={seed})`
+2,000 held-out points; `fit = pm.DDPM(data_shape=(2,)).fit(x_train, seed={seed})`
 ({fit.diagnostics['steps']} steps, {fit.diagnostics['seconds']:.1f} s, T = 1000, L_simple, EMA).
 Numbers: [ddpm/metrics.json](ddpm/metrics.json).
 
@@ -59,6 +61,82 @@ Numbers: [ddpm/metrics.json](ddpm/metrics.json).
 | negative ELBO (nats / example) | {ev.nats:.3f} ± {ev.nats_se:.3f} |
 | bits / dim (continuous, standardised units) | {ev.bits_per_dim:.3f} ± {ev.bits_per_dim_se:.3f} |
 
-![samples](ddpm/samples.png) ![trajectory](ddpm/trajectory.png)
+{summary_markdown(fit)}
+
+{fit_verdict(fit).markdown()}
+
+### Figures
+
+Each figure is drawn by the call under it, with `fit = probmodels.load("ddpm/fit.npz")` and
+`data` the {len(held_out):,} held-out points; all of them again:
+`probmodels demo --seed {seed}{quick}`.
+
+{fit_figures}
+
+The fit: [ddpm/fit.npz](ddpm/fit.npz), read with `probmodels.load`.
 """
     return ReportSection(title="DDPM: two moons", markdown=markdown, files=folder.files)
+
+
+def describe(fit: Any) -> str:
+    """What a DDPM fit models, in words (its training data is not part of the fit file).
+
+    Parameters
+    ----------
+    fit : DDPMFit
+        A fit of :class:`~probmodels.DDPM`.
+
+    Returns
+    -------
+    str
+        Markdown: the data shape and the length of the chain.
+    """
+    ddpm = fit.ddpm
+    shape = " x ".join(map(str, ddpm.data_shape))
+    return (f"Data: examples of shape {shape}, a chain of T = {ddpm.timesteps} steps. The "
+            f"training data is not stored in the fit, so the samples are drawn alone and the "
+            f"bits/dim per timestep (which needs data) is left out; "
+            f"`fit.plot_bits_per_timestep(x)` draws it for data `x`.")
+
+
+def figures(fit: Any, data=None, evaluation=None) -> list[Figure]:
+    """The figures of a DDPM fit: samples (over ``data``), the denoising trajectory, the
+    loss and, given ``evaluation``, the bits/dim of each timestep.
+
+    Parameters
+    ----------
+    fit : DDPMFit
+        A fit of :class:`~probmodels.DDPM`.
+    data : array-like, optional
+        Data to draw under the samples (vectors only).
+    evaluation : DDPMEvaluation, optional
+        ``fit.evaluate(x)`` of some data ``x``, for the bits/dim per timestep.
+
+    Returns
+    -------
+    list of Figure
+        The figures with the calls that draw them, not drawn yet.
+    """
+    vectors = fit.ddpm.event_dim == 1
+    n = 2000 if vectors else 64
+    over = ", data=data" if data is not None and vectors else ""
+    shown = [
+        Figure("samples.png", f"{n} samples" + (" (blue) over the data (grey)" if over else ""),
+               f"fit.plot_samples({n}, seed={fit.seed}{over})",
+               lambda ax: fit.plot_samples(n, seed=fit.seed, data=data if over else None, ax=ax),
+               figsize=(5.0, 5.0)),
+        Figure("trajectory.png", "The reverse process from x_T (left) to x_0 (right)",
+               f"fit.plot_trajectory({500 if vectors else 8}, seed={fit.seed})",
+               lambda ax: fit.plot_trajectory(500 if vectors else 8, seed=fit.seed, ax=ax),
+               figsize=(12.0, 2.8)),
+    ]
+    if evaluation is not None:
+        shown.append(Figure("bits_per_timestep.png", "Each timestep's term of the bound in "
+                            "bits/dim; they add up to the bits/dim above",
+                            "fit.plot_bits_per_timestep(data)",
+                            lambda ax: fit.plot_bits_per_timestep(evaluation=evaluation, ax=ax),
+                            figsize=(7.0, 3.5)))
+    if len(fit.losses):
+        shown.append(Figure("loss.png", "Training loss per epoch with its running mean",
+                            "fit.plot_loss()", lambda ax: fit.plot_loss(ax=ax), figsize=(6.0, 3.5)))
+    return shown

@@ -1,18 +1,22 @@
-"""The demo's Gaussian mixture section: the number of components and the fit on Old Faithful."""
+"""The Gaussian mixture report: the demo's section (the number of components and the fit on
+Old Faithful) and the data and figures of any mixture fit (:func:`describe`, :func:`figures`)."""
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from probmodels import export
+from probmodels import export, plots
 from probmodels.datasets import load_faithful
 from probmodels.models.gmm import compare_components
-from probmodels.report._base import ReportOptions, ReportSection, SectionFolder, markdown_table, save_figure
+from probmodels.report._base import (Figure, ReportOptions, ReportSection, SectionFolder, fit_verdict,
+                                     markdown_table, summary_markdown, write_figures)
 
-__all__ = ["section"]
+__all__ = ["describe", "figures", "section"]
 
 #: the columns of the comparison table shown in index.md (all are in the CSV)
 _SHOWN = ("rank", "elpd_loo", "p_loo", "elpd_diff", "se", "dse", "warning", "khat", "max_pareto_k",
@@ -30,7 +34,6 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
     ``density_eruptions.png``, ``density_waiting.png`` and, with
     ``options.netcdf``, ``posterior.nc``.
     """
-    az = export._arviz()
     folder = SectionFolder(out_dir, "gmm")
     seed = options.seed
     x = load_faithful()
@@ -45,20 +48,15 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
     table.to_csv(folder.path("component_comparison.csv"))
     K = comparison.best
     fit = comparison.fits[K]
-    idata = fit.to_arviz()
     if options.netcdf:
-        export.save_netcdf(idata, folder.path("posterior.nc"))
+        export.save_netcdf(fit.to_arviz(), folder.path("posterior.nc"))
     fit.save(folder.path("fit.npz"))
-    summary = az.summary(idata, var_names=list(export.get_group(idata, "posterior").data_vars),
-                         kind="stats", round_to="none")
-    summary.index.name = "parameter"
-    summary.to_csv(folder.path("summary.csv"))
-    figsize = (7.0, 4.5)
-    save_figure(lambda ax: fit.plot_clusters(ax=ax), folder.path("clusters.png"), figsize=figsize)
-    save_figure(lambda ax: fit.plot_density(ax=ax, feature="eruptions"),
-                folder.path("density_eruptions.png"), figsize=figsize)
-    save_figure(lambda ax: fit.plot_density(ax=ax, feature="waiting"),
-                folder.path("density_waiting.png"), figsize=figsize)
+    fit.summary().to_csv(folder.path("summary.csv"))
+    comparison_figure = write_figures(folder, [Figure(
+        "component_comparison.png", "PSIS-LOO of each K (± 1 se), the chosen K starred",
+        "plots.plot_component_comparison(comparison)",
+        lambda ax: plots.plot_component_comparison(comparison, ax=ax), figsize=(6.0, 3.5))])
+    fit_figures = write_figures(folder, figures(fit))
     sizes = np.bincount(fit.predict(), minlength=K)
     d = fit.diagnostics
 
@@ -70,6 +68,7 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
         if options.netcdf else
         "- ArviZ data: `probmodels.load(\"gmm/fit.npz\").to_arviz()` (or `probmodels demo --netcdf`\n"
         "  to write it as `gmm/posterior.nc`).\n")
+    quick = " --quick" if options.quick else ""
     text = f"""\
 Data: Old Faithful, {len(x)} eruptions (duration and waiting time, minutes),
 `probmodels.datasets.load_faithful()`.
@@ -88,26 +87,90 @@ Table: [gmm/component_comparison.csv](gmm/component_comparison.csv).
 fits: {comparison.reason}. BIC prefers K = {comparison.best_bic}.
 {warning_lines}
 
+{comparison_figure}
+
 ### Fit with K = {K}
 
-`pm.GaussianMixture(n_components={K}).fit(x, seed={seed})`: {d.get("distinct_modes")} distinct
+`fit = pm.GaussianMixture(n_components={K}).fit(x, seed={seed})`: {d.get("distinct_modes")} distinct
 mode(s) from {d.get("num_starts")} EM starts, Laplace-started guide refined by
-{d.get("num_steps")} SVI steps, PSIS k-hat {d.get("khat", float("nan")):.2f}
-(below 0.5 excellent, 0.5–0.7 usable, above 0.7 unreliable), {fit.num_draws} draws,
-{d.get("seconds", float("nan")):.1f} s.
+{d.get("num_steps")} SVI steps, {fit.num_draws} draws, {d.get("seconds", float("nan")):.1f} s.
 Points per component (most probable): {", ".join(str(int(n)) for n in sizes)}.
-Summary: [gmm/summary.csv](gmm/summary.csv).
+Table: [gmm/summary.csv](gmm/summary.csv).
 
-{markdown_table(summary[["mean", "sd"]], digits=3)}
+{summary_markdown(fit)}
 
-![clusters](gmm/clusters.png)
+{fit_verdict(fit).markdown()}
 
-![eruptions](gmm/density_eruptions.png)
+### Figures
 
-![waiting](gmm/density_waiting.png)
+One colour per component in every figure. Each is drawn by the call under it, with
+`fit = probmodels.load("gmm/fit.npz")`; all of them again: `probmodels demo --seed {seed}{quick}`
+(this page) or `probmodels report gmm/fit.npz`.
+
+{fit_figures}
 
 ### Files
 
 {netcdf_line}- The fit: [gmm/fit.npz](gmm/fit.npz), read with `probmodels.load`.
 """
     return ReportSection(title="Gaussian mixture: Old Faithful", markdown=text, files=folder.files)
+
+
+def describe(fit: Any) -> str:
+    """The data of a mixture fit, in words (what ``probmodels report`` shows above its tables).
+
+    Parameters
+    ----------
+    fit : GMMFit
+        A fit of :class:`~probmodels.GaussianMixture`.
+
+    Returns
+    -------
+    str
+        Markdown: the number of points and the features.
+    """
+    n, f = fit.data.shape
+    names = ", ".join(map(str, fit.feature_names)) if fit.feature_names else f"{f} features"
+    weights = "" if fit.sample_weight is None else ", weighted"
+    return (f"Data: {n} points of {f} feature(s) ({names}){weights}; a mixture of "
+            f"{fit.n_components} Gaussian components ({fit.gmm.covariance} covariance).")
+
+
+def figures(fit: Any) -> list[Figure]:
+    """The figures of a mixture fit: clusters with covariance ellipses, the responsibility
+    map, each feature's density and the SVI loss, in the same component colours.
+
+    Parameters
+    ----------
+    fit : GMMFit
+        A fit of :class:`~probmodels.GaussianMixture`; the 2-D figures show its first two
+        features, the densities its first four.
+
+    Returns
+    -------
+    list of Figure
+        The figures with the calls that draw them, not drawn yet.
+    """
+    size = (7.0, 4.5)
+    names = list(fit.feature_names) or list(range(fit.data.shape[1]))
+    shown = []
+    if len(names) >= 2:
+        shown += [
+            Figure("clusters.png", "Points coloured by their most probable component, with each "
+                   "component's mean and covariance ellipses", "fit.plot_clusters()",
+                   lambda ax: fit.plot_clusters(ax=ax), figsize=size),
+            Figure("responsibilities.png", "Responsibility map: p(z = k | x) over the data's "
+                   "range, in the component colours", "fit.plot_responsibilities(grid_size=60)",
+                   lambda ax: fit.plot_responsibilities(ax=ax, grid_size=60), figsize=size),
+        ]
+    for k, name in enumerate(names[:4]):
+        label = name if fit.named_features else k
+        shown.append(Figure(
+            f"density_{re.sub(r'[^A-Za-z0-9_-]+', '_', str(name)) if fit.named_features else k}.png",
+            f"Histogram of {name}, the posterior-mean mixture density and its weighted components",
+            f"fit.plot_density(feature={label!r})",
+            lambda ax, label=label: fit.plot_density(ax=ax, feature=label), figsize=size))
+    if len(fit.losses):
+        shown.append(Figure("loss.png", "SVI loss (negative ELBO) per step", "fit.plot_loss()",
+                            lambda ax: fit.plot_loss(ax=ax), figsize=(6.0, 3.5)))
+    return shown

@@ -1,17 +1,20 @@
-"""The demo's VAE section: binarized 8x8 digits, ELBO and importance-sampled log-likelihood."""
+"""The VAE report: the demo's section (binarized 8x8 digits, ELBO and importance-sampled
+log-likelihood) and the data and figures of any VAE fit (:func:`describe`, :func:`figures`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from probmodels.datasets import load_digits
 from probmodels.models.vae import VAE
-from probmodels.report._base import ReportOptions, ReportSection, SectionFolder, markdown_table, save_figure
+from probmodels.report._base import (Figure, ReportOptions, ReportSection, SectionFolder, fit_verdict,
+                                     markdown_table, summary_markdown, write_figures)
 
-__all__ = ["binarized_digits", "section"]
+__all__ = ["binarized_digits", "describe", "figures", "section"]
 
 
 def binarized_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -55,44 +58,110 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
         index=pd.Index(["train (first 1,500)", "test (last 297)"], name="split"))
     table.to_csv(folder.path("metrics.csv"))
     fit.save(folder.path("fit.npz"))
-    save_figure(lambda ax: fit.plot_reconstructions(x_test, n=12, ax=ax),
-                folder.path("reconstructions.png"), figsize=(7.0, 1.8))
-    save_figure(lambda ax: fit.plot_samples(64, seed=seed, ax=ax), folder.path("samples.png"),
-                figsize=(5.0, 5.0))
-    save_figure(lambda ax: fit.plot_latent(x_test, labels[1500:], ax=ax), folder.path("latent.png"),
-                figsize=(5.5, 4.5))
-
-    def loss_plot(ax):
-        ax.plot(fit.losses, label="train")
-        if fit.val_losses.size:
-            ax.plot(fit.val_losses, label="validation")
-        ax.axvline(d["best_epoch"], color="0.6", lw=0.8)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("negative ELBO per image (nats)")
-        ax.legend(frameon=False)
-        return ax
-
-    save_figure(loss_plot, folder.path("loss.png"), figsize=(6.0, 3.5))
+    fit_figures = write_figures(folder, figures(fit, x_test, labels[1500:]))
     loss = ("`TraceMeanField_ELBO` (Pyro's `Trace_ELBO` with the Gaussian KL in closed form)"
             if fit.vae.analytic_kl else "`Trace_ELBO`")
+    quick = " --quick" if options.quick else ""
     text = f"""\
 Data: `probmodels.datasets.load_digits()`, binarized (pixel >= 8 of 16 is 1); the
 first 1,500 images train, the last 297 test.
 
-`pm.VAE(input_shape=(1, 8, 8), latent_dim=8, likelihood="bernoulli").fit(x_train, seed={seed}{", steps=420" if options.quick else ""})`:
+`fit = pm.VAE(input_shape=(1, 8, 8), latent_dim=8, likelihood="bernoulli").fit(x_train, seed={seed}{", steps=420" if options.quick else ""})`:
 {d["epochs"]} epochs ({"stopped early, " if d["stopped_early"] else ""}best validation epoch {d["best_epoch"]}),
 {d["steps"]} SVI steps with {loss}, {d["seconds"]:.1f} s. Table: [vae/metrics.csv](vae/metrics.csv).
 
 {markdown_table(table, digits=2)}
 
-![reconstructions](vae/reconstructions.png)
+{summary_markdown(fit)}
 
-![samples](vae/samples.png)
+{fit_verdict(fit).markdown()}
 
-![latent space](vae/latent.png)
+### Figures
 
-![loss](vae/loss.png)
+Each figure is drawn by the call under it, with `fit = probmodels.load("vae/fit.npz")` and
+`x, labels = x_test, labels_test` (the last 297 binarized digits,
+`probmodels.report.vae.binarized_digits()`); all of them again:
+`probmodels demo --seed {seed}{quick}`.
+
+{fit_figures}
 
 The fit: [vae/fit.npz](vae/fit.npz), read with `probmodels.load`.
 """
     return ReportSection(title="VAE: binarized hand-written digits", markdown=text, files=folder.files)
+
+
+def describe(fit: Any) -> str:
+    """What a VAE fit models, in words (its training data is not part of the fit file).
+
+    Parameters
+    ----------
+    fit : VAEFit
+        A fit of :class:`~probmodels.VAE`.
+
+    Returns
+    -------
+    str
+        Markdown: the input shape, likelihood and latent size.
+    """
+    vae = fit.vae
+    shape = " x ".join(map(str, vae.input_shape))
+    return (f"Data: examples of shape {shape} with a {vae.likelihood} likelihood, encoded in "
+            f"{vae.latent_dim} latent dimensions. The training data is not stored in the fit, so "
+            f"the figures that need examples (reconstructions, latent scatter, interpolation) "
+            f"are left out; `fit.plot_reconstructions(x)` and `fit.plot_latent(x, labels)` "
+            f"draw them for examples `x`.")
+
+
+def figures(fit: Any, x=None, labels=None) -> list[Figure]:
+    """The figures of a VAE fit: samples and loss curves; with examples ``x`` also
+    reconstructions, the latent scatter (coloured by ``labels``) and an interpolation.
+
+    Parameters
+    ----------
+    fit : VAEFit
+        A fit of :class:`~probmodels.VAE`. The image figures need an image VAE
+        (``input_shape`` of length 3); a VAE of vectors gets the loss curves only.
+    x : array-like, optional
+        Examples as for :meth:`VAE.fit`, e.g. held-out images.
+    labels : array-like, optional
+        One label per example of ``x``, for the colours of the latent scatter; the
+        interpolation then runs from the first example of the first label to the first
+        of another label (else from the first example to the second).
+
+    Returns
+    -------
+    list of Figure
+        The figures with the calls that draw them, not drawn yet.
+    """
+    shown = []
+    images = len(fit.vae.input_shape) == 3
+    if images and x is not None:
+        x = np.asarray(x)
+        shown.append(Figure("reconstructions.png", "Examples (top) and their reconstructions "
+                            "E[x | z = mu(x)] (bottom)", "fit.plot_reconstructions(x, n=12)",
+                            lambda ax: fit.plot_reconstructions(x, n=12, ax=ax), figsize=(7.0, 1.8)))
+    if images:
+        shown.append(Figure("samples.png", "64 samples E[x | z], z ~ N(0, I)",
+                            f"fit.plot_samples(64, seed={fit.seed})",
+                            lambda ax: fit.plot_samples(64, seed=fit.seed, ax=ax), figsize=(5.0, 5.0)))
+    if x is not None:
+        shown.append(Figure("latent.png", "Posterior means of the examples in the latent space, "
+                            "coloured by label (first two principal components when K > 2)",
+                            "fit.plot_latent(x, labels)" if labels is not None else "fit.plot_latent(x)",
+                            lambda ax: fit.plot_latent(x, labels, ax=ax), figsize=(5.5, 4.5)))
+    if images and x is not None and len(x) > 1:
+        i, j = 0, 1
+        if labels is not None:
+            labels = np.asarray(labels)
+            others = np.flatnonzero(labels != labels[0])
+            j = int(others[0]) if others.size else 1
+        shown.append(Figure("interpolation.png", f"Decoded means along the line in z from "
+                            f"example {i} to example {j}",
+                            f"fit.plot_interpolation(x[{i}], x[{j}], steps=10)",
+                            lambda ax: fit.plot_interpolation(x[i], x[j], steps=10, ax=ax),
+                            figsize=(7.0, 1.4)))
+    if len(fit.losses):
+        shown.append(Figure("loss.png", "Training loss per epoch (negative ELBO per example) "
+                            "with its running mean, and the validation loss", "fit.plot_loss()",
+                            lambda ax: fit.plot_loss(ax=ax), figsize=(6.0, 3.5)))
+    return shown

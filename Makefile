@@ -18,7 +18,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest -q
 
-# the docs site into site/ (mkdocs.yml); the build runs the gallery scripts (docs/gallery/*.py)
+# the docs site into site/ (mkdocs.yml); the build runs the gallery scripts (examples/gallery/*.py)
 $(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[docs]'
 	touch $@

@@ -1,6 +1,6 @@
 """mkdocs hook: the gallery page and its figures, drawn by the build.
 
-Each script ``docs/gallery/*.py`` (a quick version of a script in ``examples/``)
+Each script ``examples/gallery/*.py`` (a quick version of a script in ``examples/``)
 runs in its own Python process, in a fresh temporary folder that is also its
 ``sys.argv[1]``, with matplotlib's Agg backend and one thread per process; up to
 two run at once. Every PNG a script writes there becomes a file of the built site
@@ -51,8 +51,8 @@ class Drawn:
 
 
 def gallery_scripts(root: Path) -> list[Path]:
-    """The gallery scripts under ``root / "docs" / "gallery"``, by name."""
-    return sorted((root / "docs" / "gallery").glob("*.py"))
+    """The gallery scripts under ``root / "examples" / "gallery"``, by name."""
+    return sorted((root / "examples" / "gallery").glob("*.py"))
 
 
 def run_script(script: Path, root: Path, timeout: float = TIMEOUT_S) -> Drawn:

@@ -357,11 +357,11 @@ def main() -> None:
     parser.add_argument("--skip-digits", action="store_true")
     parser.add_argument("--digits-steps", type=int, default=3000, help="training steps of our digits DDPM")
     parser.add_argument("--recipes", default=None,
-                        help="instead of the comparison: 'all' or comma-separated names of RECIPES, "
+                        help="instead of the comparison: 'all' or ';'-separated names of RECIPES, "
                              "each fitted on moons and circles (or --sets)")
     args = parser.parse_args()
     if args.recipes is not None:
-        recipes = list(RECIPES) if args.recipes == "all" else args.recipes.split(",")
+        recipes = list(RECIPES) if args.recipes == "all" else [r.strip() for r in args.recipes.split(";")]
         unknown = sorted(set(recipes) - set(RECIPES))
         if unknown:
             parser.error(f"unknown recipe(s) {unknown}; choose from {list(RECIPES)}")

@@ -149,18 +149,21 @@ class DDPM:
         Shape of one example: ``(D,)`` for vectors, ``(C, H, W)`` for images.
     timesteps : int, default 1000
         :math:`T \ge 1`.
-    noise_schedule : {"cosine", "linear"}, default "cosine"
+    noise_schedule : {"cosine", "linear"} or None, default None
         The noise schedule :math:`\beta_t` (:func:`probmodels._diffusion.beta_schedule`):
         Nichol and Dhariwal's cosine :math:`\bar\alpha_t`, or linear from ``beta_start`` to
-        ``beta_end`` (Ho et al.). The cosine schedule spends more steps at low noise,
-        where thin structures are resolved: on the 2-D sets of ``benchmarks/ddpm.py``
-        it took circles from MMD^2 0.011 to 0.000 in the same time (docs/ddpm.md).
+        ``beta_end`` (Ho et al.). ``None``: cosine for vectors, linear for images. The
+        cosine schedule spends more steps at low noise, where thin structures are
+        resolved: on the 2-D sets of ``benchmarks/ddpm.py`` it took circles from MMD^2
+        0.011 to 0.000 in the same time (docs/ddpm.md); on the digits it is not
+        measured to help, so images keep the linear schedule.
         (``fit(schedule=...)`` is the learning-rate schedule, as for every model.)
-    prediction : {"v", "epsilon", "x0"}, default "v"
+    prediction : {"v", "epsilon", "x0"} or None, default None
         What the denoiser predicts:
         :math:`v = \sqrt{\bar\alpha_t}\epsilon - \sqrt{1-\bar\alpha_t} x_0` (Salimans and
-        Ho 2022), the noise (Ho et al.), or the clean data. With the cosine schedule
-        :math:`\bar\alpha_T \approx 2 \cdot 10^{-9}`, and the noise prediction's
+        Ho 2022), the noise (Ho et al.), or the clean data. ``None``: ``"v"`` for vectors,
+        ``"epsilon"`` for images. With the cosine schedule
+        :math:`\bar\alpha_T \approx 2.4 \cdot 10^{-9}`, and the noise prediction's
         :math:`\hat x_0 = (x_T - \sqrt{1-\bar\alpha_T}\hat\epsilon)/\sqrt{\bar\alpha_T}`
         multiplies its error by :math:`2 \cdot 10^4` at DDIM's first step; :math:`v` stays
         well conditioned at every :math:`t`.
@@ -214,8 +217,8 @@ class DDPM:
         data_shape: Sequence[int],
         *,
         timesteps: int = 1000,
-        noise_schedule: Schedule = "cosine",
-        prediction: Prediction = "v",
+        noise_schedule: Schedule | None = None,
+        prediction: Prediction | None = None,
         variance: Variance = "posterior",
         decoder: Decoder = "gaussian",
         num_levels: int = 256,
@@ -244,6 +247,12 @@ class DDPM:
                 f"timesteps={self.timesteps} is beyond any diffusion chain (at most "
                 f"{MAX_TIMESTEPS:,}; DDPMs use about 1,000). Pass e.g. timesteps=1000."
             )
+        vectors = len(self.data_shape) == 1
+        # the measured recipe for vectors; images keep Ho et al.'s until one is measured there
+        if noise_schedule is None:
+            noise_schedule = "cosine" if vectors else "linear"
+        if prediction is None:
+            prediction = "v" if vectors else "epsilon"
         self.noise_schedule = check_choice(noise_schedule, "noise_schedule", SCHEDULES)
         self.prediction = check_choice(prediction, "prediction", PREDICTIONS)
         self.variance = check_choice(variance, "variance", VARIANCES)

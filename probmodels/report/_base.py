@@ -219,6 +219,9 @@ def summary_markdown(fit: Any, *, max_rows: int = 60, digits: int = 3) -> str:
         The table, preceded by the call that produces it.
     """
     table = fit.summary()
+    if isinstance(table.index, pd.MultiIndex):  # (series, parameter) of a many-series fit
+        table = table.set_axis(pd.Index([", ".join(map(str, k)) for k in table.index],
+                                        name=", ".join(str(n) for n in table.index.names)))
     shown = table.iloc[:max_rows]
     note = (f" (the first {max_rows} of {len(table)} rows)" if len(table) > max_rows else "")
     return f"Summary, `fit.summary()`{note}:\n\n{markdown_table(shown, digits=digits)}"

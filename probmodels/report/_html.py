@@ -53,8 +53,10 @@ nav ul{columns:2}
 """
 
 _TOKEN = re.compile(r"`([^`]+)`")
-_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
-_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+# the text in brackets may hold balanced brackets itself ("E[x | z]"), as in CommonMark
+_TEXT = r"((?:[^\[\]]|\[[^\[\]]*\])*)"
+_IMAGE = re.compile(r"!\[" + _TEXT + r"\]\(([^)\s]+)\)")
+_LINK = re.compile(r"\[" + _TEXT + r"\]\(([^)\s]+)\)")
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 
 

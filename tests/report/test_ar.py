@@ -47,7 +47,10 @@ def test_section_writes_every_listed_file(report):
     linked = set(re.findall(r"\]\((ar/[^)]+)\)", section.markdown))
     # the default (exact) fit has no loss history, so no loss.png
     expected = {"ar/order_comparison.csv", "ar/summary.csv", "ar/forecast.csv",
-                "ar/phi_intervals.png", "ar/forecast.png", "ar/posterior.nc", "ar/fit.npz"}
+                "ar/order_comparison.png", "ar/phi_intervals.png", "ar/forecast.png",
+                "ar/residuals.png", "ar/posterior.nc", "ar/fit.npz"}
+    if _chosen_order(section.markdown) == 2:  # the stationarity triangle is for AR(2) only
+        expected.add("ar/stationarity.png")
     assert linked == expected
     assert {str(f) for f in section.files} == expected
     on_disk = {f"ar/{p.name}" for p in (root / "ar").iterdir()}

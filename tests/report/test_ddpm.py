@@ -3,12 +3,12 @@
 import json
 import re
 
-from probmodels.report import ReportOptions, ddpm
 
-
-def test_section_writes_its_files_and_shows_the_saved_metrics(tmp_path):
-    section = ddpm.section(tmp_path, ReportOptions(seed=0, quick=True))
-    expected = {"ddpm/samples.png", "ddpm/trajectory.png", "ddpm/metrics.json"}
+def test_section_writes_its_files_and_shows_the_saved_metrics(demo):
+    # the section of the shared quick demo (tests/report/conftest.py: seed 0, quick)
+    tmp_path, section = demo.root, demo.sections["ddpm"]
+    expected = {"ddpm/samples.png", "ddpm/trajectory.png", "ddpm/bits_per_timestep.png",
+                "ddpm/loss.png", "ddpm/metrics.json", "ddpm/fit.npz"}
     assert {str(f) for f in section.files} == expected
     assert {f"ddpm/{p.name}" for p in (tmp_path / "ddpm").iterdir()} == expected
     assert set(re.findall(r"\]\((ddpm/[^)]+)\)", section.markdown)) == expected

@@ -1,23 +1,24 @@
-"""The demo's Gaussian mixture section: the stated K is the one fitted, saved and tabled."""
+"""The demo's Gaussian mixture section: the stated K is the one fitted, saved and tabled.
+
+The section is the one of the shared quick demo (tests/report/conftest.py: seed 0, quick).
+"""
 
 import re
 
 import pandas as pd
 import pytest
 
-from probmodels.report import ReportOptions, gmm
-
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    root = tmp_path_factory.mktemp("demo")
-    return root, gmm.section(root, ReportOptions(seed=0, quick=True))
+def report(demo):
+    return demo.root, demo.sections["gmm"]
 
 
 def test_section_writes_every_listed_file_and_no_netcdf_unless_asked(report):
     root, section = report
     expected = {"gmm/component_comparison.csv", "gmm/summary.csv", "gmm/fit.npz",
-                "gmm/clusters.png", "gmm/density_eruptions.png", "gmm/density_waiting.png"}
+                "gmm/component_comparison.png", "gmm/clusters.png", "gmm/responsibilities.png",
+                "gmm/density_eruptions.png", "gmm/density_waiting.png", "gmm/loss.png"}
     assert {str(f) for f in section.files} == expected
     assert {f"gmm/{p.name}" for p in (root / "gmm").iterdir()} == expected
     assert set(re.findall(r"\]\((gmm/[^)]+)\)", section.markdown)) == expected

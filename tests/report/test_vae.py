@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from probmodels.report import ReportOptions, vae
+from probmodels.report import vae
 
 
 def test_binarized_digits_are_the_shipped_digits_thresholded_at_8():
@@ -18,10 +18,11 @@ def test_binarized_digits_are_the_shipped_digits_thresholded_at_8():
     np.testing.assert_array_equal(labels, expected_labels)
 
 
-def test_section_writes_its_files(tmp_path):
-    section = vae.section(tmp_path, ReportOptions(seed=0, quick=True))
+def test_section_writes_its_files(demo):
+    # the section of the shared quick demo (tests/report/conftest.py: seed 0, quick)
+    tmp_path, section = demo.root, demo.sections["vae"]
     expected = {"vae/metrics.csv", "vae/fit.npz", "vae/reconstructions.png", "vae/samples.png",
-                "vae/latent.png", "vae/loss.png"}
+                "vae/latent.png", "vae/interpolation.png", "vae/loss.png"}
     assert {str(f) for f in section.files} == expected
     assert {f"vae/{p.name}" for p in (tmp_path / "vae").iterdir()} == expected
     assert set(re.findall(r"\]\((vae/[^)]+)\)", section.markdown)) == expected

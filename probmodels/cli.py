@@ -79,6 +79,16 @@ def new_report_dir(path: str | Path) -> Path:
     ``../report`` and ``./report``. Nothing that exists is ever deleted or
     written over.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder asked for (``--out``).
+
+    Returns
+    -------
+    pathlib.Path
+        The folder created (or the empty folder found), ready to write into.
+
     Raises
     ------
     FileExistsError
@@ -256,7 +266,18 @@ def _load_fit(parser: argparse.ArgumentParser, path: str):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 on success)."""
+    """Run the command line: ``probmodels demo`` or ``probmodels report``.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after ``probmodels`` (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status, 0 on success (a usage error exits with status 2 instead).
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "demo":

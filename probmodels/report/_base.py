@@ -107,7 +107,7 @@ def markdown_table(frame: pd.DataFrame, *, digits: int = 3) -> str:
         if isinstance(value, (float, np.floating)):
             if math.isnan(value):
                 return ""
-            if value != 0 and abs(value) < 10.0 ** -digits:
+            if value != 0 and abs(float(value)) < 10.0**-digits:
                 return f"{value:.1e}"
             return f"{value:.{digits}f}"
         return str(value)

@@ -11,8 +11,17 @@ from typing import Any
 import probmodels as pm
 from probmodels import export, plots
 from probmodels.models.ar import compare_orders
-from probmodels.report._base import (Figure, ReportOptions, ReportSection, SectionFolder, Verdict,
-                                     fit_verdict, markdown_table, summary_markdown, write_figures)
+from probmodels.report._base import (
+    Figure,
+    ReportOptions,
+    ReportSection,
+    SectionFolder,
+    Verdict,
+    fit_verdict,
+    markdown_table,
+    summary_markdown,
+    write_figures,
+)
 
 __all__ = ["describe", "describe_many", "figures", "figures_many", "section", "verdict_many"]
 
@@ -38,7 +47,7 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
     y = pm.datasets.load_sunspots()
     orders = range(1, 4) if options.quick else range(1, 13)
     # quick: fewer draws per fit; LOO and the summary stay meaningful with 1,000
-    fit_options = {"num_samples": 1000} if options.quick else {}
+    fit_options: dict[str, Any] = {"num_samples": 1000} if options.quick else {}
 
     # 1. order choice on common time steps; the fits' warnings go into the report
     with warnings.catch_warnings(record=True) as caught:

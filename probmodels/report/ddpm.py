@@ -11,8 +11,15 @@ from typing import Any
 from probmodels import mmd2
 from probmodels.datasets import make_moons
 from probmodels.models.ddpm import DDPM
-from probmodels.report._base import (Figure, ReportOptions, ReportSection, SectionFolder, fit_verdict,
-                                     summary_markdown, write_figures)
+from probmodels.report._base import (
+    Figure,
+    ReportOptions,
+    ReportSection,
+    SectionFolder,
+    fit_verdict,
+    summary_markdown,
+    write_figures,
+)
 
 __all__ = ["describe", "figures", "section"]
 
@@ -30,7 +37,8 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
     mean, sd = points[:8000].mean(0), points[:8000].std(0)
     z = (points - mean) / sd
     train, held_out = z[:8000], z[8000:]
-    fit = DDPM(data_shape=(2,)).fit(train, seed=seed, **({"steps": 1500} if options.quick else {}))
+    fit_options: dict[str, Any] = {"steps": 1500} if options.quick else {}
+    fit: Any = DDPM(data_shape=(2,)).fit(train, seed=seed, **fit_options)
     start = time.perf_counter()
     samples = fit.sample(2000, seed=seed)
     sample_seconds = time.perf_counter() - start

@@ -13,8 +13,16 @@ import numpy as np
 from probmodels import export, plots
 from probmodels.datasets import load_faithful
 from probmodels.models.gmm import compare_components
-from probmodels.report._base import (Figure, ReportOptions, ReportSection, SectionFolder, fit_verdict,
-                                     markdown_table, summary_markdown, write_figures)
+from probmodels.report._base import (
+    Figure,
+    ReportOptions,
+    ReportSection,
+    SectionFolder,
+    fit_verdict,
+    markdown_table,
+    summary_markdown,
+    write_figures,
+)
 
 __all__ = ["describe", "figures", "section"]
 
@@ -38,7 +46,7 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
     seed = options.seed
     x = load_faithful()
     ks = range(1, 4) if options.quick else range(1, 5)
-    fit_options = {"num_samples": 1000} if options.quick else {}
+    fit_options: dict[str, Any] = {"num_samples": 1000} if options.quick else {}
     # a K with k-hat > 0.7 warns; the report lists those warnings instead of printing them
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)

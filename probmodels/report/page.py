@@ -22,8 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from probmodels.report import ar, ddpm, gmm, vae
-from probmodels.report._base import (Figure, ReportSection, SectionFolder, Verdict, fit_verdict,
-                                     summary_markdown, write_figures)
+from probmodels.report._base import (
+    Figure,
+    ReportSection,
+    SectionFolder,
+    Verdict,
+    fit_verdict,
+    summary_markdown,
+    write_figures,
+)
 from probmodels.report._html import render_page
 
 __all__ = ["PAGES", "FitPage", "fit_section", "versions", "write_index"]
@@ -154,7 +161,7 @@ def write_index(root: Path, title: str, intro: str, sections: Sequence[ReportSec
     pathlib.Path
         The path of ``index.html``.
     """
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     intro = f"{intro.strip()}\n\nWritten {stamp}; {versions()}"
     body = "\n\n".join(f"## {s.title}\n\n{s.markdown.strip()}" for s in sections)
     (root / "index.md").write_text(f"# {title}\n\n{intro}\n\n{body}\n", encoding="utf-8")

@@ -11,8 +11,16 @@ import pandas as pd
 
 from probmodels.datasets import load_digits
 from probmodels.models.vae import VAE
-from probmodels.report._base import (Figure, ReportOptions, ReportSection, SectionFolder, fit_verdict,
-                                     markdown_table, summary_markdown, write_figures)
+from probmodels.report._base import (
+    Figure,
+    ReportOptions,
+    ReportSection,
+    SectionFolder,
+    fit_verdict,
+    markdown_table,
+    summary_markdown,
+    write_figures,
+)
 
 __all__ = ["binarized_digits", "describe", "figures", "section"]
 
@@ -44,8 +52,8 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
     x, labels = binarized_digits()
     x_train, x_test = x[:1500], x[1500:]
     vae = VAE(input_shape=(1, 8, 8), latent_dim=8, likelihood="bernoulli")
-    fit_options = {"steps": 420} if options.quick else {}
-    fit = vae.fit(x_train, seed=seed, progress=False, **fit_options)
+    fit_options: dict[str, Any] = {"steps": 420} if options.quick else {}
+    fit: Any = vae.fit(x_train, seed=seed, progress=False, **fit_options)
     num_samples = 200 if options.quick else 1000
     test = fit.evaluate(x_test, num_samples=num_samples)
     train = fit.evaluate(x_train, num_samples=num_samples)

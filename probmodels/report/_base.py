@@ -294,7 +294,9 @@ def fit_verdict(fit: Any) -> Verdict:
     The problems are the warnings that :func:`probmodels.infer.pipeline.warn_diagnostics`
     gives for ``fit.diagnostics`` (PSIS k-hat above 0.7, NUTS divergences, R-hat
     above 1.01, ESS below 100 per chain, tree-depth hits, E-BFMI below 0.3), and an
-    SVI run that stopped at its step limit before its convergence test passed. A
+    SVI run that stopped at its step limit before its convergence test passed, and
+    for an AR fit with missing values its Gibbs chain's R-hat (above 1.01) and bulk
+    ESS (below 400, as :meth:`ManyARFit.flagged`). A
     neural model (no posterior draws) is judged by its loss history: settled when
     the mean of the last quarter of epochs is within :data:`LOSS_SETTLED` of the
     quarter before. Exact conjugate draws are independent draws of the posterior:
@@ -312,6 +314,7 @@ def fit_verdict(fit: Any) -> Verdict:
     """
     from probmodels import diagnostics as diag
     from probmodels.infer import pipeline
+    from probmodels.models.ar.many import MIN_ESS
 
     d = fit.diagnostics
     with warnings.catch_warnings(record=True) as caught:
@@ -339,6 +342,19 @@ def fit_verdict(fit: Any) -> Verdict:
         quality = "excellent" if khat < 0.5 else "usable"
         passed.append(f"PSIS k-hat {khat:.2f} <= {diag.KHAT_THRESHOLD} ({quality}: below 0.5 "
                       f"excellent, 0.5-0.7 usable)")
+    # the Gibbs chain of an AR fit with missing values: checked as fit_many's flagged() does
+    if (rhat := number("gibbs_max_rhat")) is not None:
+        if rhat > diag.RHAT_THRESHOLD:
+            problems.append(f"Gibbs R-hat check: R-hat up to {rhat:.3f} > {diag.RHAT_THRESHOLD} in "
+                            f"the chain over the missing values; draw more (num_samples).")
+        else:
+            passed.append(f"Gibbs R-hat < {diag.RHAT_THRESHOLD} (largest {rhat:.3f})")
+    if (ess := number("gibbs_min_ess")) is not None:
+        if ess < MIN_ESS:
+            problems.append(f"Gibbs ESS check: bulk ESS down to {ess:.0f} < {MIN_ESS} in the chain "
+                            f"over the missing values; draw more (num_samples).")
+        else:
+            passed.append(f"Gibbs ESS >= {MIN_ESS} (smallest {ess:.0f})")
     if d.get("converged") is False:
         problems.append(f"SVI check: the optimiser ran all {d.get('num_steps')} steps without "
                         f"meeting its convergence tolerance; raise num_steps.")

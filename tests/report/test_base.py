@@ -100,6 +100,16 @@ def test_verdict_of_variational_and_exact_draws():
     assert exact.ok and exact.passed == (
         "exact posterior draws (conjugate, independent): no chain to converge",)
     assert not fit_verdict(_fit("other", {})).ok  # nothing to judge by is not a pass
+    # the Gibbs chain over an AR fit's missing values (R-hat 1.042, ESS 62 of 100 draws)
+    gibbs = fit_verdict(_fit("exact", {"gibbs_max_rhat": 1.042, "gibbs_min_ess": 62.0}))
+    assert not gibbs.ok and gibbs.problems == (
+        "Gibbs R-hat check: R-hat up to 1.042 > 1.01 in the chain over the missing values; "
+        "draw more (num_samples).",
+        "Gibbs ESS check: bulk ESS down to 62 < 400 in the chain over the missing values; "
+        "draw more (num_samples).")
+    mixed = fit_verdict(_fit("exact", {"gibbs_max_rhat": 1.002, "gibbs_min_ess": 900.0}))
+    assert mixed.ok and mixed.passed == ("Gibbs R-hat < 1.01 (largest 1.002)",
+                                         "Gibbs ESS >= 400 (smallest 900)")
 
 
 def test_verdict_of_a_neural_fit_reads_its_loss_history():

@@ -25,7 +25,7 @@ from probmodels.report import PAGES, fit_verdict, markdown_to_html
 from tests.report._browser import check_page, find_browser
 from tests.report.test_browser import assert_page_ok, assert_table_is_summary, summary_tables
 
-MODELS = ("ar", "many", "gmm", "vae", "ddpm")
+MODELS = ("ar", "ar_missing", "many", "gmm", "vae", "ddpm")
 
 
 def _tiny_fit(name: str):
@@ -33,6 +33,11 @@ def _tiny_fit(name: str):
     if name == "ar":
         return pm.BayesianAR(order=2).fit(pm.datasets.load_sunspots(), seed=0, progress=False,
                                           num_samples=300)
+    if name == "ar_missing":  # two series, one value missing: a Gibbs chain, figures of "a"
+        y = pm.datasets.load_sunspots()
+        df = pd.DataFrame({"a": y.to_numpy(), "b": y.to_numpy()[::-1].copy()}, index=y.index)
+        df.iloc[5, 0] = np.nan
+        return pm.BayesianAR(order=3).fit(df, seed=0, progress=False, num_samples=100)
     if name == "many":
         rng = np.random.default_rng(0)
         rows = [(uid, t, v) for uid in ("a", "b")
@@ -83,6 +88,7 @@ def test_report_page_shows_the_fits_summary_verdict_and_figures(name, reports):
     pngs = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.png"))
     assert sorted(images) == pngs
     expected = {"ar": {"forecast", "residuals", "stationarity", "phi_intervals"},
+                "ar_missing": {"forecast", "residuals", "phi_intervals"},
                 "many": {"forecast", "residuals", "phi_intervals"},
                 "gmm": {"clusters", "responsibilities", "density_eruptions", "density_waiting",
                         "loss"},
@@ -92,6 +98,17 @@ def test_report_page_shows_the_fits_summary_verdict_and_figures(name, reports):
     # each figure has the call that draws it under it
     assert len(re.findall(r"<figcaption>.*?<br><code>(fit\.|plots\.)", page)) == len(images)
     assert (folder / "index.md").is_file()
+
+
+def test_gibbs_chain_of_missing_values_is_judged_and_figures_name_their_series(reports):
+    fit, _, folder, _ = reports["ar_missing"]
+    page = (folder / "index.html").read_text(encoding="utf-8")
+    rhat, ess = fit.diagnostics["gibbs_max_rhat"], fit.diagnostics["gibbs_min_ess"]
+    assert ess < 400  # 100 draws of a chain: the check must speak
+    assert f"Gibbs ESS check: bulk ESS down to {ess:.0f} &lt; 400" in page
+    assert ("Gibbs R-hat check" if rhat > 1.01 else f"Gibbs R-hat &lt; 1.01 (largest {rhat:.3f})") in page
+    assert '<div class="verdict warn"><strong>look again:</strong>' in page
+    assert "<code>fit.plot_forecast(20, history=100, series='a')</code>" in page
 
 
 def test_many_series_verdict_names_the_checks_of_flagged(reports):

@@ -127,14 +127,19 @@ class _DevTools:
 
     def drain(self, seconds: float) -> None:
         """Collect the events that arrive within ``seconds`` (late console messages)."""
+        import websocket
+
+        timeout = self.ws.gettimeout()
         self.ws.settimeout(seconds)
         try:
             while True:
                 message = json.loads(self.ws.recv())
                 if "method" in message:
                     self.events.append(message)
-        except Exception:  # the websocket timeout ends the wait
+        except websocket.WebSocketTimeoutException:  # nothing more arrived: the wait is over
             pass
+        finally:
+            self.ws.settimeout(timeout)
 
     def close(self) -> None:
         self.ws.close()

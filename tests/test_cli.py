@@ -179,3 +179,16 @@ def test_python_dash_m_runs_the_same_command_line():
     assert done.returncode == 0, done.stderr
     assert "usage: probmodels demo" in done.stdout and "--quick" in done.stdout
     assert "--netcdf" in done.stdout
+
+
+def test_report_command_has_its_own_help(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["report", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: probmodels report [-h] [--out DIR] FIT_FILE")
+    assert "a .npz file written by fit.save() (any model)" in out
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["report"])
+    assert exc.value.code == 2
+    assert "the following arguments are required: FIT_FILE" in capsys.readouterr().err

@@ -643,3 +643,23 @@ def test_rejects_unknown_covariance_method_option_and_prior():
         GaussianMixture(2, priors={"pi": dist.Dirichlet(torch.ones(3))})
     with pytest.raises(ValueError, match="sigma prior must have positive support"):
         GaussianMixture(2, priors={"sigma": dist.Normal(0.0, 1.0)})
+
+
+@pytest.mark.parametrize("covariance", ["full", "diag", "spherical"])
+def test_em_loglik_is_the_mixture_log_likelihood_at_its_answer_and_a_fixed_point(covariance):
+    from probmodels.models.gmm.sites import Layout
+    from probmodels.models.gmm.start import em
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal([-3, 0], [0.5, 1.0], (60, 2)), rng.normal([2, 1], 0.7, (90, 2))])
+    w = rng.uniform(0.5, 2.0, len(x))
+    layout = Layout(2, 2, covariance)
+    got = em(x, w, layout, np.random.default_rng(1))
+    # oracle: scipy's densities at the returned parameters
+    dens = sum(p * stats.multivariate_normal(m, c).pdf(x)
+               for p, m, c in zip(got["pi"], got["mu"], got["cov"]))
+    np.testing.assert_allclose(got["loglik"], (w * np.log(dens)).sum(), rtol=1e-10)
+    # EM started at its own answer stays there (to the stopping rule's 1e-8)
+    again = em(x, w, layout, None, init=got)
+    np.testing.assert_allclose(again["loglik"], got["loglik"], rtol=1e-7)
+    np.testing.assert_allclose(np.sort(again["pi"]), np.sort(got["pi"]), atol=1e-4)

@@ -1,9 +1,10 @@
 """Where every mixture fit starts: EM from k-means++ seeds, the MAP, the Laplace approximation.
 
-1. :func:`em` runs weighted maximum-likelihood EM from a k-means++ start
-   (Arthur and Vassilvitskii 2007), with a ridge relative to each feature.
-2. :func:`map_fit` refines an EM answer to the maximum of the unconstrained log
-   posterior (``z`` summed out, Jacobians included) with L-BFGS.
+1. :func:`em` runs weighted maximum-likelihood EM from a greedy k-means++ start
+   (Arthur and Vassilvitskii 2007), with a ridge relative to each feature;
+   :func:`starts` runs it from :data:`EM_RUNS_PER_COMPONENT` seeds per component.
+2. :func:`map_fit` refines the best distinct EM answers to the maximum of the
+   unconstrained log posterior (``z`` summed out, Jacobians included) with L-BFGS.
 3. :func:`laplace` puts a Gaussian at that mode with the inverse Hessian as its
    covariance, inverted in curvature-scaled coordinates so that the result is the
    same for data in any units.
@@ -18,36 +19,89 @@ from typing import Mapping
 import numpy as np
 import pyro.distributions as dist
 import torch
+from scipy.linalg import solve_triangular
 
 from probmodels.models.gmm.sites import DTYPE, Layout, Packing, log_density
 
-__all__ = ["em", "em_to_values", "kmeans_pp", "laplace", "map_fit", "probe_elbo", "relabel",
+__all__ = ["EM_RUNS_PER_COMPONENT", "em", "em_to_values", "kmeans_pp", "laplace", "map_fit", "probe_elbo", "relabel",
            "set_guide", "starts"]
 
+#: EM runs per component behind the MAP starts (at least ``num_starts`` runs)
+EM_RUNS_PER_COMPONENT = 2
 
-def kmeans_pp(x: np.ndarray, w: np.ndarray, K: int, rng: np.random.Generator) -> np.ndarray:
-    """k-means++ seeding (Arthur and Vassilvitskii 2007), weighted by ``w``: ``(K, D)`` centres."""
+
+def kmeans_pp(x: np.ndarray, w: np.ndarray, K: int, rng: np.random.Generator,
+              num_trials: int | None = None) -> np.ndarray:
+    """Greedy k-means++ seeding, weighted by ``w``: ``(K, D)`` centres.
+
+    Each centre after the first is the best of ``num_trials`` candidates (default
+    ``2 + int(log K)``, as scikit-learn's ``kmeans_plusplus``) drawn with probability
+    proportional to ``w`` times the squared distance to the nearest centre so far: the
+    candidate that leaves the smallest weighted potential is kept (Arthur and
+    Vassilvitskii 2007, section 5). ``num_trials=1`` is plain k-means++.
+    """
+    N = x.shape[0]
+    L = 2 + int(math.log(K)) if num_trials is None else num_trials
     p = w / w.sum()
-    centres = [x[rng.choice(len(x), p=p)]]
-    for _ in range(1, K):
-        d2 = np.min(((x[:, None, :] - np.asarray(centres)[None]) ** 2).sum(-1), axis=1)
+    centres = np.empty((K, x.shape[1]))
+    centres[0] = x[rng.choice(N, p=p)]
+    d2 = ((x - centres[0]) ** 2).sum(1)                             # (data,) to the nearest centre
+    for k in range(1, K):
         q = w * d2
-        q = p if q.sum() <= 0 else q / q.sum()
-        centres.append(x[rng.choice(len(x), p=q)])
-    return np.asarray(centres)
+        idx = rng.choice(N, size=L, p=p if q.sum() <= 0 else q / q.sum())
+        trial = np.minimum(d2, ((x[None] - x[idx][:, None]) ** 2).sum(-1))   # (trial, data)
+        best = int(np.argmin(trial @ w))
+        centres[k], d2 = x[idx[best]], trial[best]
+    return centres
+
+
+def _log_joint(x: np.ndarray, pi: np.ndarray, mu: np.ndarray, cov: np.ndarray,
+               diagonal: bool) -> np.ndarray:
+    """``log pi_k + log N(x_n | mu_k, cov_k)``: ``(data, component)``; ``cov`` is
+    ``(component, feature, feature)``, of which ``diagonal`` reads only the diagonal."""
+    D = x.shape[1]
+    diff = x[None] - mu[:, None]                                    # (component, data, feature)
+    if diagonal:
+        var = np.einsum("kii->ki", cov)                              # (component, feature)
+        maha = np.einsum("knd,kd->kn", diff ** 2, 1.0 / var)
+        logdet = np.log(var).sum(1)
+    else:
+        chol = np.linalg.cholesky(cov)
+        # one triangular solve per component for all points (not one per point)
+        maha = np.stack([(solve_triangular(chol[k], diff[k].T, lower=True) ** 2).sum(0)
+                         for k in range(len(mu))])                 # (component, data)
+        logdet = 2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1)
+    return (np.log(pi)[:, None] - 0.5 * maha - 0.5 * (D * math.log(2 * math.pi) + logdet)[:, None]).T
 
 
 def em(x: np.ndarray, w: np.ndarray, layout: Layout, rng: np.random.Generator,
-        max_iter: int = 300, tol: float = 1e-8) -> dict[str, np.ndarray]:
-    """Weighted maximum-likelihood EM from a k-means++ start; returns pi, mu (K, D), cov (K, D, D)."""
+        max_iter: int = 300, tol: float = 1e-8,
+        init: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Weighted maximum-likelihood EM; returns pi, mu (K, D), cov (K, D, D) and the weighted
+    log-likelihood ``loglik`` at them.
+
+    It starts from greedy k-means++ seeds (:func:`kmeans_pp`, each point assigned to its
+    nearest seed), or with ``init`` from the parameters ``pi, mu, cov`` (e.g. a fit's
+    posterior means: EM then climbs to the maximum of their mode). The seeds are not
+    refined by Lloyd's k-means first: on the digits (K = 10, 8 principal components)
+    Lloyd's centres led EM to fewer of the highest modes (4% of starts within 1 BIC unit
+    of scikit-learn's best of 20, against 10% from the seeds themselves).
+    """
     N, D = x.shape
     K = layout.K
     # a ridge relative to each feature's spread (an absolute 1e-12 inflated the
     # variance of data in units of 1e-6)
-    reg = np.diag(1e-6 * x.var(0) + 1e-300)
-    centres = kmeans_pp(x, w, K, rng)
-    labels = np.argmin(((x[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
-    resp = np.eye(K)[labels]
+    ridge = 1e-6 * x.var(0) + 1e-300                                # (feature,)
+    diagonal = layout.covariance == "diag" or layout.spherical
+    if init is None:
+        centres = kmeans_pp(x, w, K, rng)
+        resp = np.eye(K)[np.argmin(((x[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)]
+    else:
+        # D = 1: the univariate sites' mu is (K,), cov (K, 1, 1)
+        logp = _log_joint(x, np.asarray(init["pi"]), np.asarray(init["mu"]).reshape(K, D),
+                          np.asarray(init["cov"]).reshape(K, D, D), diagonal)
+        resp = np.exp(logp - logp.max(1, keepdims=True))
+        resp /= resp.sum(1, keepdims=True)                          # (data, component)
     prev = -np.inf
     for _ in range(max_iter):
         # M step (weighted)
@@ -55,20 +109,17 @@ def em(x: np.ndarray, w: np.ndarray, layout: Layout, rng: np.random.Generator,
         nk = rw.sum(0) + 1e-10
         pi = nk / nk.sum()
         mu = (rw.T @ x) / nk[:, None]
-        diff = x[None] - mu[:, None]                               # (K, N, D)
-        cov = np.einsum("kn,kni,knj->kij", rw.T, diff, diff) / nk[:, None, None]
-        if layout.covariance == "diag" or layout.spherical:
-            var = np.einsum("kii->ki", cov)
+        diff = x[None] - mu[:, None]                               # (component, data, feature)
+        if diagonal:
+            var = np.einsum("nk,knd->kd", rw, diff ** 2) / nk[:, None]
             if layout.spherical:
                 var = np.repeat(var.mean(1, keepdims=True), D, axis=1)
-            cov = np.stack([np.diag(v) for v in var])
-        cov = cov + reg
+            cov = (var + ridge)[:, :, None] * np.eye(D)
+        else:
+            cov = np.stack([(diff[k] * rw[:, k, None]).T @ diff[k] for k in range(K)])
+            cov = cov / nk[:, None, None] + np.diag(ridge)
         # E step
-        chol = np.linalg.cholesky(cov)
-        sol = np.linalg.solve(chol[:, None], diff[..., None])[..., 0]   # (K, N, D)
-        logdet = 2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1)
-        logp = (np.log(pi)[:, None] - 0.5 * (sol ** 2).sum(-1)
-                - 0.5 * (D * math.log(2 * math.pi) + logdet)[:, None]).T   # (N, K)
+        logp = _log_joint(x, pi, mu, cov, diagonal)
         m = logp.max(1, keepdims=True)
         lse = m[:, 0] + np.log(np.exp(logp - m).sum(1))
         resp = np.exp(logp - lse[:, None])
@@ -157,14 +208,29 @@ def laplace(x, w, packing: Packing, mode: torch.Tensor) -> torch.Tensor | None:
 
 
 def starts(x, w, priors, layout, seed: int, num_starts: int):
-    """EM from ``num_starts`` k-means++ seeds, each refined to the MAP: [(mode, log density, em)]."""
+    """EM from ``max(num_starts, EM_RUNS_PER_COMPONENT * K)`` greedy k-means++ seeds; the
+    ``num_starts`` distinct answers of highest log-likelihood, each refined to the MAP:
+    ``(packing, [(mode, log density, em)])``.
+
+    EM is cheap next to a MAP and a Laplace approximation, and the number of poor local
+    maxima grows with ``K``: on the digits (K = 10, 8 principal components) a third of
+    the EM runs reach a mode whose held-out density matches scikit-learn's best of five,
+    so five runs missed it about one time in six.
+    """
     rng = np.random.default_rng(seed)
     xn = x.numpy()
     wn = np.ones(xn.shape[0]) if w is None else w.numpy()
     packing = Packing(priors, layout)
+    runs = [em(xn, wn, layout, rng) for _ in range(max(num_starts, EM_RUNS_PER_COMPONENT * layout.K))]
+    kept: list[dict[str, np.ndarray]] = []
+    for fitted in sorted(runs, key=lambda f: -f["loglik"]):
+        # the same maximum reached twice: equal log-likelihood and mixing weights
+        if not any(abs(fitted["loglik"] - k["loglik"]) <= 1e-6 * abs(k["loglik"]) + 1e-9
+                   and np.allclose(np.sort(fitted["pi"]), np.sort(k["pi"]), atol=1e-4)
+                   for k in kept):
+            kept.append(fitted)
     out = []
-    for _ in range(num_starts):
-        fitted = em(xn, wn, layout, rng)
+    for fitted in kept[:num_starts]:
         mode, lp = map_fit(x, w, packing, em_to_values(fitted, layout))
         if math.isfinite(lp):
             out.append((mode, lp, fitted))
@@ -178,11 +244,19 @@ def starts(x, w, priors, layout, seed: int, num_starts: int):
 
 def probe_elbo(loc, tril, eps, packing: Packing, x, w) -> float:
     """ELBO of ``N(loc, tril tril^T)`` on the unconstrained globals, from the standard
-    normal draws ``eps`` ``(draws, dim)``: mean of ``log p(x, u) - log q(u)``."""
+    normal draws ``eps`` ``(draws, dim)``: mean of ``log p(x, u) - log q(u)``; ``-inf``
+    where a draw leaves the support in floating point (a wide Laplace approximation of a
+    component on a few points: ``exp`` of its log-scale under- or overflows)."""
     u = loc + eps @ tril.T
     with torch.no_grad():
-        return float((log_density(u, packing, x, w)
-                      - dist.MultivariateNormal(loc, scale_tril=tril).log_prob(u)).mean())
+        try:
+            elbo = float((log_density(u, packing, x, w)
+                          - dist.MultivariateNormal(loc, scale_tril=tril).log_prob(u)).mean())
+        except ValueError as exc:  # a distribution's parameter check: a scale of 0 or inf
+            if "constraint" not in str(exc):
+                raise
+            return -math.inf
+    return elbo if math.isfinite(elbo) else -math.inf
 
 
 def set_guide(guide, loc: torch.Tensor, tril: torch.Tensor) -> None:

@@ -110,7 +110,8 @@ def test_every_result_class_is_in_the_api_reference():
     from probmodels.results import _REGISTRY, FitResult
 
     objects, _ = documented()
-    classes = {FitResult, *_REGISTRY.values()}
+    # the package's own (other tests register test-only result classes in the same registry)
+    classes = {FitResult, *(c for c in _REGISTRY.values() if c.__module__.startswith("probmodels."))}
     missing = sorted(c.__qualname__ for c in classes if id(c) not in objects)
     assert not missing, f"result classes missing from docs/api/results.md: {missing}"
 

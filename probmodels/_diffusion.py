@@ -137,8 +137,9 @@ def beta_schedule(
     return np.minimum(1.0 - alphas_cumprod[1:] / alphas_cumprod[:-1], _MAX_COSINE_BETA)
 
 
-def sample_timesteps(n: int, timesteps: int, sampling: TimestepSampling = "uniform", *,
-                     device=None) -> torch.Tensor:
+def sample_timesteps(
+    n: int, timesteps: int, sampling: TimestepSampling = "uniform", *, device=None
+) -> torch.Tensor:
     r"""One timestep per example, each uniform on :math:`\{1, \dots, T\}`: a ``(n,)`` long tensor.
 
     ``"uniform"``: independent draws. ``"stratified"``: the interval :math:`[0, T)` is cut
@@ -215,10 +216,15 @@ class Diffusion(nn.Module):
         alpha_bar_prev = np.concatenate([[1.0], alpha_bar[:-1]])
         with np.errstate(divide="ignore", invalid="ignore"):
             # eq. 7; entry 0 is 0/0 and unused, set to 0
-            post_var = np.where(np.arange(T + 1) > 0, beta * (1 - alpha_bar_prev) / (1 - alpha_bar), 0.0)
-            coef_x0 = np.where(np.arange(T + 1) > 0, np.sqrt(alpha_bar_prev) * beta / (1 - alpha_bar), 1.0)
-            coef_xt = np.where(np.arange(T + 1) > 0,
-                               np.sqrt(alpha) * (1 - alpha_bar_prev) / (1 - alpha_bar), 0.0)
+            post_var = np.where(
+                np.arange(T + 1) > 0, beta * (1 - alpha_bar_prev) / (1 - alpha_bar), 0.0
+            )
+            coef_x0 = np.where(
+                np.arange(T + 1) > 0, np.sqrt(alpha_bar_prev) * beta / (1 - alpha_bar), 1.0
+            )
+            coef_xt = np.where(
+                np.arange(T + 1) > 0, np.sqrt(alpha) * (1 - alpha_bar_prev) / (1 - alpha_bar), 0.0
+            )
         model_var = (post_var if self.variance == "posterior" else beta).copy()
         model_var[1] = beta[1]
         model_var[0] = 0.0
@@ -241,7 +247,11 @@ class Diffusion(nn.Module):
         # coefficients per step and parameterisation, combined once here in float64
         a, b = np.sqrt(alpha_bar), np.sqrt(1.0 - alpha_bar)
         with np.errstate(divide="ignore", invalid="ignore"):
-            linear = {"epsilon": (1.0 / a, -b / a), "x0": (np.zeros_like(a), np.ones_like(a)), "v": (a, -b)}
+            linear = {
+                "epsilon": (1.0 / a, -b / a),
+                "x0": (np.zeros_like(a), np.ones_like(a)),
+                "v": (a, -b),
+            }
         self._mean_coefs = {}
         for prediction, (p_t, q_t) in linear.items():
             on_xt = np.where(np.arange(T + 1) > 0, coef_x0 * p_t + coef_xt, 0.0)
@@ -269,17 +279,24 @@ class Diffusion(nn.Module):
     # ------------------------------------------------------------ closed forms
     def q_mean_var(self, x0: torch.Tensor, t):
         r"""Mean and variance of :math:`q(x_t \mid x_0)` (eq. 4)."""
-        return (self.coef("sqrt_alphas_cumprod", t, x0) * x0,
-                1.0 - self.coef("alphas_cumprod", t, x0))
+        return (
+            self.coef("sqrt_alphas_cumprod", t, x0) * x0,
+            1.0 - self.coef("alphas_cumprod", t, x0),
+        )
 
     def q_sample(self, x0: torch.Tensor, t, noise: torch.Tensor) -> torch.Tensor:
         r""":math:`x_t = \sqrt{\bar\alpha_t} x_0 + \sqrt{1 - \bar\alpha_t}\,\epsilon`."""
-        return (self.coef("sqrt_alphas_cumprod", t, x0) * x0
-                + self.coef("sqrt_one_minus_alphas_cumprod", t, x0) * noise)
+        return (
+            self.coef("sqrt_alphas_cumprod", t, x0) * x0
+            + self.coef("sqrt_one_minus_alphas_cumprod", t, x0) * noise
+        )
 
     def q_posterior(self, x0: torch.Tensor, x_t: torch.Tensor, t):
         r"""Mean :math:`\tilde\mu_t(x_t, x_0)` and variance :math:`\tilde\beta_t` (eqs. 6-7)."""
-        mean = self.coef("posterior_mean_coef_x0", t, x0) * x0 + self.coef("posterior_mean_coef_xt", t, x_t) * x_t
+        mean = (
+            self.coef("posterior_mean_coef_x0", t, x0) * x0
+            + self.coef("posterior_mean_coef_xt", t, x_t) * x_t
+        )
         return mean, self.coef("posterior_variance", t, x_t)
 
     # ------------------------------------------------------------ parameterisations
@@ -303,21 +320,31 @@ class Diffusion(nn.Module):
             )
         return x0, eps
 
-    def target(self, x0: torch.Tensor, t, noise: torch.Tensor, prediction: Prediction) -> torch.Tensor:
+    def target(
+        self, x0: torch.Tensor, t, noise: torch.Tensor, prediction: Prediction
+    ) -> torch.Tensor:
         """What the denoiser should output for ``x_t = q_sample(x0, t, noise)``."""
         if prediction == "epsilon":
             return noise
         if prediction == "x0":
             return x0
         if prediction == "v":
-            return (self.coef("sqrt_alphas_cumprod", t, x0) * noise
-                    - self.coef("sqrt_one_minus_alphas_cumprod", t, x0) * x0)
+            return (
+                self.coef("sqrt_alphas_cumprod", t, x0) * noise
+                - self.coef("sqrt_one_minus_alphas_cumprod", t, x0) * x0
+            )
         raise ValueError(
             f"prediction must be one of {', '.join(map(repr, PREDICTIONS))}; got {prediction!r}."
         )
 
-    def loss_weight(self, t, like: torch.Tensor, weighting: Weighting, prediction: Prediction,
-                    gamma: float = 5.0) -> torch.Tensor:
+    def loss_weight(
+        self,
+        t,
+        like: torch.Tensor,
+        weighting: Weighting,
+        prediction: Prediction,
+        gamma: float = 5.0,
+    ) -> torch.Tensor:
         r"""The weight of the squared error of the ``prediction`` target at steps ``t``.
 
         ``"none"``: 1 (Ho et al.'s :math:`L_\text{simple}`). ``"min_snr"``: Min-SNR-:math:`\gamma`

@@ -13,8 +13,15 @@ __all__ = ["write_atomic"]
 
 # os.link fails with these where the filesystem has no hard links (FAT, some
 # network and FUSE mounts); the exclusive-create fallback is used there
-_NO_HARD_LINKS = {errno.EPERM, errno.EACCES, errno.EXDEV, errno.EMLINK, errno.ENOSYS,
-                  getattr(errno, "ENOTSUP", errno.EPERM), getattr(errno, "EOPNOTSUPP", errno.EPERM)}
+_NO_HARD_LINKS = {
+    errno.EPERM,
+    errno.EACCES,
+    errno.EXDEV,
+    errno.EMLINK,
+    errno.ENOSYS,
+    getattr(errno, "ENOTSUP", errno.EPERM),
+    getattr(errno, "EOPNOTSUPP", errno.EPERM),
+}
 
 
 def _umask() -> int:
@@ -93,7 +100,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except (PermissionError, OSError):
-        return True   # exists (another user's), or cannot tell: keep its file
+        return True  # exists (another user's), or cannot tell: keep its file
     return True
 
 
@@ -108,7 +115,7 @@ def _remove_stale(target: Path) -> None:
     for name in names:
         if not (name.startswith(prefix) and name.endswith(".tmp")):
             continue
-        pid = name[len(prefix):].split(".", 1)[0]
+        pid = name[len(prefix) :].split(".", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             try:
                 os.remove(target.parent / name)
@@ -116,8 +123,9 @@ def _remove_stale(target: Path) -> None:
                 pass
 
 
-def write_atomic(path: str | os.PathLike, write: Callable[[str], None], *,
-                 overwrite: bool = True) -> Path:
+def write_atomic(
+    path: str | os.PathLike, write: Callable[[str], None], *, overwrite: bool = True
+) -> Path:
     """Write a file so that ``path`` is either left as it was or replaced whole.
 
     ``write(tmp)`` writes the content to a temporary file in the folder of the
@@ -154,7 +162,9 @@ def write_atomic(path: str | os.PathLike, write: Callable[[str], None], *,
     _remove_stale(target)
     # the writer's process id in the name: a save killed midway leaves a file that the
     # next save to the same target recognises (its writer is gone) and removes
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp"
+    )
     os.close(fd)
     try:
         write(tmp)

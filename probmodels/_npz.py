@@ -5,9 +5,9 @@ A fit file is a zip of ``.npy`` members (:meth:`probmodels.results.FitResult.sav
 nesting depth; :func:`read_members` then decompresses only the members the caller
 names, each after its ``.npy`` header has been read and checked: a numeric dtype (no
 pickled objects), and a declared uncompressed size equal to what its shape and dtype
-need (a zip member cannot inflate beyond its declared size). An extra member that
-would inflate to gigabytes is never touched. Every problem is a ``ValueError``
-naming the file.
+need (a zip member cannot inflate beyond its declared size). A member that is not
+asked for is never touched (:func:`probmodels.results.load` refuses a file holding
+one, by its name). Every problem is a ``ValueError`` naming the file.
 """
 
 from __future__ import annotations
@@ -47,12 +47,17 @@ def _npy_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, expected
     """``(shape, dtype)`` of a member, checked against its declared size."""
     with zf.open(info) as fh:
         version = np.lib.format.read_magic(fh)
-        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                else np.lib.format.read_array_header_2_0)
+        read = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
         shape, _, dtype = read(fh)
         offset = fh.tell()
     if dtype.hasobject:
-        raise ValueError(f"{path} member {info.filename} holds Python objects, not numbers; {expected}.")
+        raise ValueError(
+            f"{path} member {info.filename} holds Python objects, not numbers; {expected}."
+        )
     need = math.prod(shape) * dtype.itemsize
     if info.file_size - offset != need:
         raise ValueError(
@@ -79,15 +84,21 @@ def read_header(zf: zipfile.ZipFile, path: Path, expected: str) -> dict[str, Any
         with zf.open(info) as fh:
             meta = np.lib.format.read_array(fh, allow_pickle=False)
     except _ERRORS as exc:
-        raise ValueError(f"{path} is truncated or corrupt ({type(exc).__name__}: {exc}); {expected}.") from exc
+        raise ValueError(
+            f"{path} is truncated or corrupt ({type(exc).__name__}: {exc}); {expected}."
+        ) from exc
     if not (meta.ndim == 0 and meta.dtype.kind == "U"):
         raise ValueError(f"{path} has no probmodels metadata; {expected}.")
     try:
         header = json.loads(str(meta))
     except RecursionError:
-        raise ValueError(f"{path} has metadata nested too deeply to be a fit's; {expected}.") from None
+        raise ValueError(
+            f"{path} has metadata nested too deeply to be a fit's; {expected}."
+        ) from None
     except ValueError as exc:
-        raise ValueError(f"{path} has unreadable probmodels metadata (not JSON: {exc}); {expected}.") from exc
+        raise ValueError(
+            f"{path} has unreadable probmodels metadata (not JSON: {exc}); {expected}."
+        ) from exc
     if _depth(header) > MAX_DEPTH:
         raise ValueError(
             f"{path} has metadata nested more than {MAX_DEPTH} levels deep; a fit's is a few "
@@ -96,8 +107,13 @@ def read_header(zf: zipfile.ZipFile, path: Path, expected: str) -> dict[str, Any
     return header
 
 
-def read_members(zf: zipfile.ZipFile, names: Iterable[str], path: Path, expected: str,
-                 shapes: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+def read_members(
+    zf: zipfile.ZipFile,
+    names: Iterable[str],
+    path: Path,
+    expected: str,
+    shapes: dict[str, Any] | None = None,
+) -> dict[str, np.ndarray]:
     """The arrays of the members ``names`` (without the ``.npy`` suffix), each checked
     (module docstring) and, where ``shapes`` has its name, of that shape."""
     out = {}
@@ -105,7 +121,9 @@ def read_members(zf: zipfile.ZipFile, names: Iterable[str], path: Path, expected
         try:
             info = zf.getinfo(f"{name}.npy")
         except KeyError:
-            raise ValueError(f"{path} lacks the array {name!r}; the file is incomplete, {expected}.") from None
+            raise ValueError(
+                f"{path} lacks the array {name!r}; the file is incomplete, {expected}."
+            ) from None
         try:
             shape, _ = _npy_header(zf, info, path, expected)
             if shapes is not None and name in shapes and list(shape) != list(shapes[name]):

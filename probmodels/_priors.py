@@ -15,7 +15,6 @@ MultivariateNormal, ...), and those wrapped by ``.expand(...)`` or
 from __future__ import annotations
 
 import warnings
-
 from typing import Any
 
 import pyro.distributions as dist
@@ -105,11 +104,17 @@ def check_finite_params(d, name: str) -> None:
 def to_json(d) -> dict[str, Any]:
     """A JSON-ready description of the prior ``d`` (class name and parameters)."""
     if isinstance(d, Independent):
-        return {"type": "Independent", "base": to_json(d.base_dist),
-                "reinterpreted_batch_ndims": int(d.reinterpreted_batch_ndims)}
+        return {
+            "type": "Independent",
+            "base": to_json(d.base_dist),
+            "reinterpreted_batch_ndims": int(d.reinterpreted_batch_ndims),
+        }
     if isinstance(d, ExpandedDistribution):
-        return {"type": "Expanded", "base": to_json(d.base_dist),
-                "batch_shape": [int(s) for s in d.batch_shape]}
+        return {
+            "type": "Expanded",
+            "base": to_json(d.base_dist),
+            "batch_shape": [int(s) for s in d.batch_shape],
+        }
     params = {}
     for k, v in leaf_params(d).items():
         if torch.is_tensor(v):
@@ -138,7 +143,9 @@ def from_json(obj: dict[str, Any], dtype: torch.dtype = torch.float64):
             f"pyro.distributions; the file is damaged or was not written by fit.save()."
         )
     if not isinstance(obj.get("params"), dict):
-        raise ValueError(f"the prior {kind!r} in the file has no parameter table; the file is damaged.")
+        raise ValueError(
+            f"the prior {kind!r} in the file has no parameter table; the file is damaged."
+        )
     params = {
         k: torch.tensor(v["tensor"], dtype=dtype) if isinstance(v, dict) else v
         for k, v in obj["params"].items()

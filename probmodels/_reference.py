@@ -28,12 +28,19 @@ def load_posteriordb_draws(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     with zipfile.ZipFile(path) as zf:
         chains = json.loads(zf.read(zf.namelist()[0]))
-    return {name: np.concatenate([np.asarray(c[name], dtype=float) for c in chains])
-            for name in chains[0]}
+    return {
+        name: np.concatenate([np.asarray(c[name], dtype=float) for c in chains])
+        for name in chains[0]
+    }
 
 
-def agreement(draws: dict[str, np.ndarray], reference: dict[str, np.ndarray], *,
-              mean_tol: float = 0.1, sd_tol: float = 0.10) -> pd.DataFrame:
+def agreement(
+    draws: dict[str, np.ndarray],
+    reference: dict[str, np.ndarray],
+    *,
+    mean_tol: float = 0.1,
+    sd_tol: float = 0.10,
+) -> pd.DataFrame:
     """Compare a fit's draws with reference draws, parameter by parameter.
 
     Parameters
@@ -68,9 +75,15 @@ def agreement(draws: dict[str, np.ndarray], reference: dict[str, np.ndarray], *,
         sd_ratio = float(x.std(ddof=1)) / ref_sd
         sd_allowed = sd_tol + 3.0 / np.sqrt(2.0 * ess)
         rows[name] = {
-            "mean": float(x.mean()), "ref_mean": ref_mean, "mean_error": mean_err,
-            "mean_allowed": mean_allowed, "sd": float(x.std(ddof=1)), "ref_sd": ref_sd,
-            "sd_ratio": sd_ratio, "sd_allowed": sd_allowed, "ess": ess,
+            "mean": float(x.mean()),
+            "ref_mean": ref_mean,
+            "mean_error": mean_err,
+            "mean_allowed": mean_allowed,
+            "sd": float(x.std(ddof=1)),
+            "ref_sd": ref_sd,
+            "sd_ratio": sd_ratio,
+            "sd_allowed": sd_allowed,
+            "ess": ess,
             "ok": bool(mean_err <= mean_allowed and abs(sd_ratio - 1.0) <= sd_allowed),
         }
     return pd.DataFrame.from_dict(rows, orient="index")

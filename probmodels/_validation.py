@@ -120,9 +120,7 @@ def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
         )
     value = int(value)
     if minimum is not None and value < minimum:
-        raise ValueError(
-            f"{name} must be {expected}, got {value}. Pass e.g. {name}={minimum}."
-        )
+        raise ValueError(f"{name} must be {expected}, got {value}. Pass e.g. {name}={minimum}.")
     return value
 
 
@@ -183,9 +181,7 @@ def check_float(
         or (minimum is not None and value < minimum)
         or (maximum is not None and value > maximum)
     ):
-        raise ValueError(
-            f"{name} must be {expected}, got {value}. Pass a value in that range."
-        )
+        raise ValueError(f"{name} must be {expected}, got {value}. Pass a value in that range.")
     return value
 
 
@@ -329,8 +325,11 @@ def check_magnitude(array: Any, name: str, *, columns: Sequence[Any] | None = No
     for j, v in enumerate(level):
         if v > MAX_MAGNITUDE or 0 < v < 1 / MAX_MAGNITUDE:
             which = "large" if v > MAX_MAGNITUDE else "small"
-            label = f" column {columns[j]!r}" if columns is not None and j < len(columns) else (
-                f" column {j}" if level.size > 1 else "")
+            label = (
+                f" column {columns[j]!r}"
+                if columns is not None and j < len(columns)
+                else (f" column {j}" if level.size > 1 else "")
+            )
             raise ValueError(
                 f"{name}{label} has values too {which} for float64 arithmetic (largest absolute "
                 f"value {v:.3g}; accepted up to {MAX_MAGNITUDE:.0e}, and a column's largest at "
@@ -371,8 +370,7 @@ def check_keys(mapping: Mapping[str, Any] | None, name: str, allowed: Sequence[s
     if not isinstance(mapping, Mapping):
         example = f"{{{allowed[0]!r}: ...}}" if allowed else "None"
         raise TypeError(
-            f"{name} must be a dict or None, got {_describe(mapping)}. "
-            f"Pass e.g. {name}={example}."
+            f"{name} must be a dict or None, got {_describe(mapping)}. Pass e.g. {name}={example}."
         )
     unknown = [k for k in mapping if not isinstance(k, str) or k not in allowed]
     if unknown:
@@ -422,8 +420,9 @@ def check_seed(seed: Any) -> int | None:
     return seed
 
 
-def check_options(options: Mapping[str, Any], method: str,
-                  defaults: Mapping[str, Any]) -> dict[str, Any]:
+def check_options(
+    options: Mapping[str, Any], method: str, defaults: Mapping[str, Any]
+) -> dict[str, Any]:
     """Merge a method's keyword ``options`` over its ``defaults``, rejecting unknown names.
 
     Raises

@@ -127,8 +127,9 @@ def _fresh_root(out: Path) -> Path:
     """:func:`new_report_dir` of ``out``, saying on stderr when it is not ``out`` itself."""
     root = new_report_dir(out)
     if root != out:
-        print(f"{out} exists and is not empty; writing the report to {root} instead.",
-              file=sys.stderr)
+        print(
+            f"{out} exists and is not empty; writing the report to {root} instead.", file=sys.stderr
+        )
     return root
 
 
@@ -156,17 +157,23 @@ def _demo(out: Path, options, threads: int, reports: Sequence | None = None) -> 
             t = time.perf_counter()
             sections.append(section(root, options))
             seconds.append(time.perf_counter() - t)
-            print(f"[{i}/{len(reports)}] {name}: done in {seconds[-1]:.1f} s "
-                  f"({len(sections[-1].files)} files)", file=sys.stderr, flush=True)
+            print(
+                f"[{i}/{len(reports)}] {name}: done in {seconds[-1]:.1f} s "
+                f"({len(sections[-1].files)} files)",
+                file=sys.stderr,
+                flush=True,
+            )
     finally:
         torch.set_num_threads(previous_threads)
     total = time.perf_counter() - start
 
     flags = (" --quick" if options.quick else "") + (" --netcdf" if options.netcdf else "")
-    contents = "\n".join(f"- {s.title} ({t:.0f} s, {len(s.files)} files)"
-                          for s, t in zip(sections, seconds))
-    intro = (f"`probmodels demo --seed {options.seed}{flags}`, {total:.0f} s in all.\n\n"
-             f"{contents}\n\n")
+    contents = "\n".join(
+        f"- {s.title} ({t:.0f} s, {len(s.files)} files)" for s, t in zip(sections, seconds)
+    )
+    intro = (
+        f"`probmodels demo --seed {options.seed}{flags}`, {total:.0f} s in all.\n\n{contents}\n\n"
+    )
     report.write_index(root, "probmodels demo report", intro, sections)
     print(f"demo: {len(sections)} sections in {total:.1f} s", file=sys.stderr, flush=True)
     return root
@@ -180,8 +187,7 @@ def _report(fit, path: str, out: Path) -> Path:
     root = _fresh_root(out)
     command = f"probmodels report {path} --out {out}"
     section = report.fit_section(fit, root, source=path, command=command)
-    report.write_index(root, f"probmodels report: {Path(path).name}", f"`{command}`\n\n",
-                       [section])
+    report.write_index(root, f"probmodels report: {Path(path).name}", f"`{command}`\n\n", [section])
     return root
 
 
@@ -213,37 +219,61 @@ def _seed(text: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="probmodels", description="Probabilistic models on Pyro and PyTorch.")
+        prog="probmodels", description="Probabilistic models on Pyro and PyTorch."
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser(
-        "demo", help="fit every model on its shipped data and write a report folder",
+        "demo",
+        help="fit every model on its shipped data and write a report folder",
         description="Fit every model on its shipped data set and write a report folder "
-                    "(index.html, index.md, CSV tables, PNG figures, the fits; netCDF posteriors with "
-                    "--netcdf). One line per section is printed as it starts and ends.")
-    demo.add_argument("--out", type=_out_dir, default="report", metavar="DIR",
-                      help="report folder (default: ./report); if it exists and is not "
-                           "empty, DIR-2, DIR-3, ... is used instead, nothing is overwritten. "
-                           "'.' or '..' puts the report in a new folder 'report' inside it "
-                           "(./report, ../report; again -2, -3, ... if taken)")
+        "(index.html, index.md, CSV tables, PNG figures, the fits; netCDF posteriors with "
+        "--netcdf). One line per section is printed as it starts and ends.",
+    )
+    demo.add_argument(
+        "--out",
+        type=_out_dir,
+        default="report",
+        metavar="DIR",
+        help="report folder (default: ./report); if it exists and is not "
+        "empty, DIR-2, DIR-3, ... is used instead, nothing is overwritten. "
+        "'.' or '..' puts the report in a new folder 'report' inside it "
+        "(./report, ../report; again -2, -3, ... if taken)",
+    )
     demo.add_argument("--seed", type=_seed, default=0, help="seed of every fit (default: 0)")
-    demo.add_argument("--quick", action="store_true",
-                      help="cut-down run (fewer orders and draws), for tests")
-    demo.add_argument("--threads", type=_positive_int, default=1,
-                      help="torch intra-op threads during the demo (default: 1; the models "
-                           "are small and extra threads mostly contend for the cores)")
-    demo.add_argument("--netcdf", action="store_true",
-                      help="also write each fit's ArviZ data as posterior.nc (several MB each)")
+    demo.add_argument(
+        "--quick", action="store_true", help="cut-down run (fewer orders and draws), for tests"
+    )
+    demo.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=1,
+        help="torch intra-op threads during the demo (default: 1; the models "
+        "are small and extra threads mostly contend for the cores)",
+    )
+    demo.add_argument(
+        "--netcdf",
+        action="store_true",
+        help="also write each fit's ArviZ data as posterior.nc (several MB each)",
+    )
     rep = commands.add_parser(
-        "report", help="write the report folder of one saved fit",
+        "report",
+        help="write the report folder of one saved fit",
         description="Write a report folder (index.html, index.md, PNG figures) for a fit "
-                    "saved with fit.save(path): the data, the fit's summary() table, the "
-                    "verdict on its diagnostics and its figures, each with the call that "
-                    "draws it.")
-    rep.add_argument("fit_file", metavar="FIT_FILE",
-                     help="a .npz file written by fit.save() (any model)")
-    rep.add_argument("--out", type=_out_dir, default="report", metavar="DIR",
-                     help="report folder (default: ./report); if it exists and is not empty, "
-                          "DIR-2, DIR-3, ... is used instead, nothing is overwritten")
+        "saved with fit.save(path): the data, the fit's summary() table, the "
+        "verdict on its diagnostics and its figures, each with the call that "
+        "draws it.",
+    )
+    rep.add_argument(
+        "fit_file", metavar="FIT_FILE", help="a .npz file written by fit.save() (any model)"
+    )
+    rep.add_argument(
+        "--out",
+        type=_out_dir,
+        default="report",
+        metavar="DIR",
+        help="report folder (default: ./report); if it exists and is not empty, "
+        "DIR-2, DIR-3, ... is used instead, nothing is overwritten",
+    )
     rep.set_defaults(subparser=rep)  # its own usage line for the errors about FIT_FILE
     return parser
 
@@ -254,13 +284,17 @@ def _load_fit(parser: argparse.ArgumentParser, path: str):
 
     target = Path(path)
     if target.is_dir():
-        parser.error(f"argument FIT_FILE: {path!r} is a folder; pass the .npz file that "
-                     f"fit.save() wrote (e.g. {str(target / 'fit.npz')!r}).")
+        parser.error(
+            f"argument FIT_FILE: {path!r} is a folder; pass the .npz file that "
+            f"fit.save() wrote (e.g. {str(target / 'fit.npz')!r})."
+        )
     try:
         return pm.load(target)
     except FileNotFoundError:
-        parser.error(f"argument FIT_FILE: no file at {path!r} (nor {target.name + '.npz'!r}); "
-                     f"pass the path that fit.save() returned.")
+        parser.error(
+            f"argument FIT_FILE: no file at {path!r} (nor {target.name + '.npz'!r}); "
+            f"pass the path that fit.save() returned."
+        )
     except (ValueError, TypeError, OSError) as exc:
         parser.error(f"argument FIT_FILE: {path!r} is not a fit this probmodels can read: {exc}")
 

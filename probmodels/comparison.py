@@ -10,8 +10,8 @@ model to use, by :func:`probmodels.diagnostics.choose_best`.
 from __future__ import annotations
 
 import warnings
-from typing import Any
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,9 @@ from probmodels.diagnostics import KHAT_THRESHOLD, choose_best, loo_pointwise
 __all__ = ["compare_fits"]
 
 
-def compare_fits(fits: Mapping[str, Any], complexity: Mapping[str, float]) -> tuple[pd.DataFrame, str, str]:
+def compare_fits(
+    fits: Mapping[str, Any], complexity: Mapping[str, float]
+) -> tuple[pd.DataFrame, str, str]:
     """Compare fits scored on the same observations.
 
     Parameters

@@ -150,7 +150,7 @@ def _series_to_float(series: pd.Series, what: str) -> np.ndarray:
     if ptypes.is_numeric_dtype(dtype) and not ptypes.is_complex_dtype(dtype):
         # copy=True: under copy-on-write pandas would return a read-only view of the data
         return series.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
-    if dtype == object:
+    if ptypes.is_object_dtype(dtype):
         return _objects_to_float(series.to_numpy(), what)
     raise _non_numeric(what, f"dtype {dtype}")
 
@@ -176,7 +176,9 @@ def _column_label(label: Any) -> str | int:
     return str(label)
 
 
-def _coerce(data: Any, name: str, axis_name: str) -> tuple[np.ndarray, pd.Index, tuple[str | int, ...], bool]:
+def _coerce(
+    data: Any, name: str, axis_name: str
+) -> tuple[np.ndarray, pd.Index, tuple[str | int, ...], bool]:
     """Shared conversion: ``(values (rows, columns) float64, index, names, was_1d)``."""
     if isinstance(data, pd.DataFrame):
         if data.shape[1] == 0:
@@ -340,7 +342,7 @@ def _freq_from_windows(index: pd.DatetimeIndex | pd.TimedeltaIndex):
     """The frequency of most 5-label windows of a gappy index (the series' own step), or None."""
     counts: dict = {}
     for start in range(0, max(1, len(index) - 4), max(1, (len(index) - 4) // 50)):
-        window = index[start:start + 5]
+        window = index[start : start + 5]
         if len(window) < 3:
             continue
         freq = type(window)(window, freq="infer").freq if len(window) >= 3 else None
@@ -502,7 +504,7 @@ def as_time_series(
             raise ValueError(f"{name} has no observed value in series {empty}; drop them.")
         if univariate:
             rows = np.flatnonzero(observed[:, 0])
-            values, index = values[rows[0]:rows[-1] + 1], index[rows[0]:rows[-1] + 1]
+            values, index = values[rows[0] : rows[-1] + 1], index[rows[0] : rows[-1] + 1]
         # NaN is a missing value here; infinite values are still errors
         inf = np.isinf(values)
         if inf.any():
@@ -622,8 +624,7 @@ def extend_index(index: pd.Index, steps: int) -> pd.Index:
     steps = check_int(steps, "steps", minimum=1)
     if not isinstance(index, pd.Index):
         raise TypeError(
-            f"index must be a pandas Index, got {type(index).__name__}. "
-            f"Pass e.g. series.index."
+            f"index must be a pandas Index, got {type(index).__name__}. Pass e.g. series.index."
         )
     if len(index) == 0:
         raise ValueError("index must have at least one label to continue, got an empty index.")

@@ -79,7 +79,7 @@ def _by_element(x: Any) -> tuple[np.ndarray, tuple[int, ...]]:
 def _split_chains(x: np.ndarray) -> np.ndarray:
     """``(m, chain, draw)`` -> ``(m, 2 chain, draw // 2)``: each chain's first and last half."""
     half = x.shape[-1] // 2
-    return np.concatenate([x[..., :half], x[..., x.shape[-1] - half:]], axis=-2)
+    return np.concatenate([x[..., :half], x[..., x.shape[-1] - half :]], axis=-2)
 
 
 def _rank_normalize(x: np.ndarray) -> np.ndarray:
@@ -156,12 +156,12 @@ def _ess_one(x: np.ndarray) -> float:
         return float("nan")
     if x.max() - x.min() < np.finfo(np.float64).resolution:
         return float(x.size)
-    acov = _autocovariance(x)                                  # (chain, n)
-    within = acov[:, 0].mean() * n / (n - 1.0)                 # mean within-chain variance
+    acov = _autocovariance(x)  # (chain, n)
+    within = acov[:, 0].mean() * n / (n - 1.0)  # mean within-chain variance
     var_plus = within * (n - 1.0) / n
     if chains > 1:
         var_plus += x.mean(axis=1).var(ddof=1)
-    rho = 1.0 - (within - acov.mean(axis=0)) / var_plus        # combined autocorrelation
+    rho = 1.0 - (within - acov.mean(axis=0)) / var_plus  # combined autocorrelation
     # Geyer's initial positive sequence: the autocorrelations in pairs
     # (rho_0 + rho_1), (rho_2 + rho_3), ... while a pair's sum is positive
     kept = np.zeros(n)
@@ -182,7 +182,7 @@ def _ess_one(x: np.ndarray) -> float:
         if kept[t + 1] + kept[t + 2] > kept[t - 1] + kept[t]:
             kept[t + 1] = kept[t + 2] = (kept[t - 1] + kept[t]) / 2.0
         t += 2
-    tau = -1.0 + 2.0 * kept[: last + 1].sum() + kept[last + 1: last + 2].sum()
+    tau = -1.0 + 2.0 * kept[: last + 1].sum() + kept[last + 1 : last + 2].sum()
     tau = max(tau, 1.0 / math.log10(x.size))
     return float(x.size / tau)
 
@@ -203,8 +203,10 @@ def ess_tail(draws: Any) -> np.ndarray | float:
     lo, hi = np.quantile(flat, [0.05, 0.95], axis=-1)
     out = np.empty(x.shape[0])
     for i, e in enumerate(x):
-        out[i] = min(_ess_one(_split_chains((e <= lo[i])[None].astype(float))[0]),
-                     _ess_one(_split_chains((e <= hi[i])[None].astype(float))[0]))
+        out[i] = min(
+            _ess_one(_split_chains((e <= lo[i])[None].astype(float))[0]),
+            _ess_one(_split_chains((e <= hi[i])[None].astype(float))[0]),
+        )
     out[_constant(x)] = x.shape[1] * x.shape[2]
     return _shaped(out, shape)
 
@@ -221,12 +223,12 @@ def hdi(draws: Any, prob: float = HDI_PROB) -> np.ndarray:
         ``shape + (2,)``: lower and upper bound (``(2,)`` for ``(chain, draw)`` input).
     """
     x, shape = _by_element(draws)
-    s = np.sort(x.reshape(x.shape[0], -1), axis=-1)           # (m, n)
+    s = np.sort(x.reshape(x.shape[0], -1), axis=-1)  # (m, n)
     n = s.shape[-1]
     inside = int(math.floor(prob * n))
     if inside < 1 or inside >= n:
         return np.stack([s[:, 0], s[:, -1]], -1).reshape(shape + (2,))
-    widths = s[:, inside:] - s[:, : n - inside]                # (m, n - inside)
+    widths = s[:, inside:] - s[:, : n - inside]  # (m, n - inside)
     start = widths.argmin(axis=-1)
     rows = np.arange(s.shape[0])
     return np.stack([s[rows, start], s[rows, start + inside]], -1).reshape(shape + (2,))
@@ -242,12 +244,19 @@ def _labels(name: str, shape: tuple[int, ...], coords: Sequence[Sequence[Any]] |
     axes = [list(range(s)) for s in shape] if coords is None else [list(c) for c in coords]
     grids = np.meshgrid(*[np.arange(s) for s in shape], indexing="ij")
     flat = [g.reshape(-1) for g in grids]
-    return [f"{name}[" + ", ".join(str(axes[a][idx[k]]) for a, idx in enumerate(flat)) + "]"
-            for k in range(flat[0].size)]
+    return [
+        f"{name}[" + ", ".join(str(axes[a][idx[k]]) for a, idx in enumerate(flat)) + "]"
+        for k in range(flat[0].size)
+    ]
 
 
-def summarize(draws: Mapping[str, Any], *, coords: Mapping[str, Sequence[Sequence[Any]]] | None = None,
-              hdi_prob: float = HDI_PROB, chains_diagnostics: bool = True) -> pd.DataFrame:
+def summarize(
+    draws: Mapping[str, Any],
+    *,
+    coords: Mapping[str, Sequence[Sequence[Any]]] | None = None,
+    hdi_prob: float = HDI_PROB,
+    chains_diagnostics: bool = True,
+) -> pd.DataFrame:
     """One row per scalar parameter: mean, sd, HDI bounds, bulk and tail ESS, R-hat.
 
     Parameters
@@ -278,17 +287,30 @@ def summarize(draws: Mapping[str, Any], *, coords: Mapping[str, Sequence[Sequenc
         shape = x.shape[2:]
         flat = x.reshape(x.shape[0] * x.shape[1], -1)
         bounds = hdi(x, hdi_prob).reshape(-1, 2)
-        r = (np.asarray(rhat(x), dtype=float).reshape(-1)
-             if chains_diagnostics and x.shape[0] > 1 else np.full(flat.shape[1], np.nan))
-        frames.append(pd.DataFrame({
-            "mean": flat.mean(0), "sd": flat.std(0, ddof=1) if flat.shape[0] > 1 else np.nan,
-            lo_name: bounds[:, 0], hi_name: bounds[:, 1],
-            "ess_bulk": np.asarray(ess_bulk(x), dtype=float).reshape(-1),
-            "ess_tail": np.asarray(ess_tail(x), dtype=float).reshape(-1),
-            "r_hat": r,
-        }, index=_labels(name, shape, None if coords is None else coords.get(name))))
-    table = pd.concat(frames) if frames else pd.DataFrame(
-        columns=["mean", "sd", lo_name, hi_name, "ess_bulk", "ess_tail", "r_hat"])
+        r = (
+            np.asarray(rhat(x), dtype=float).reshape(-1)
+            if chains_diagnostics and x.shape[0] > 1
+            else np.full(flat.shape[1], np.nan)
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "mean": flat.mean(0),
+                    "sd": flat.std(0, ddof=1) if flat.shape[0] > 1 else np.nan,
+                    lo_name: bounds[:, 0],
+                    hi_name: bounds[:, 1],
+                    "ess_bulk": np.asarray(ess_bulk(x), dtype=float).reshape(-1),
+                    "ess_tail": np.asarray(ess_tail(x), dtype=float).reshape(-1),
+                    "r_hat": r,
+                },
+                index=_labels(name, shape, None if coords is None else coords.get(name)),
+            )
+        )
+    table = (
+        pd.concat(frames)
+        if frames
+        else pd.DataFrame(columns=["mean", "sd", lo_name, hi_name, "ess_bulk", "ess_tail", "r_hat"])
+    )
     table.index.name = "parameter"
     return table
 
@@ -399,8 +421,11 @@ def loo_pointwise(log_lik: Any) -> tuple[np.ndarray, np.ndarray]:
     return elpd, k
 
 
-def choose_best(pointwise: Mapping[str, np.ndarray], complexity: Mapping[str, float],
-                reliable: Mapping[str, bool]) -> tuple[str, str]:
+def choose_best(
+    pointwise: Mapping[str, np.ndarray],
+    complexity: Mapping[str, float],
+    reliable: Mapping[str, bool],
+) -> tuple[str, str]:
     """The model to pick from a LOO comparison, and why (one sentence).
 
     The rule: among the models whose LOO and fit are reliable (``reliable``:
@@ -424,7 +449,10 @@ def choose_best(pointwise: Mapping[str, np.ndarray], complexity: Mapping[str, fl
     candidates = [m for m in names if reliable.get(m, True)]
     note = ""
     if not candidates:
-        candidates, note = names, " (no model had a reliable LOO: every one has a Pareto k or k-hat above 0.7)"
+        candidates, note = (
+            names,
+            " (no model had a reliable LOO: every one has a Pareto k or k-hat above 0.7)",
+        )
     elpd = {m: float(np.sum(pointwise[m])) for m in candidates}
     top = max(candidates, key=lambda m: elpd[m])
     n = len(pointwise[top])
@@ -437,8 +465,10 @@ def choose_best(pointwise: Mapping[str, np.ndarray], complexity: Mapping[str, fl
     if best == top:
         why = f"{best} has the highest elpd_loo"
     else:
-        why = (f"{best} is the simplest model within one standard error of the best elpd_loo "
-               f"({top}: {elpd[top] - elpd[best]:.1f} higher, dse {dse(best):.1f})")
+        why = (
+            f"{best} is the simplest model within one standard error of the best elpd_loo "
+            f"({top}: {elpd[top] - elpd[best]:.1f} higher, dse {dse(best):.1f})"
+        )
     excluded = [m for m in names if m not in candidates]
     if excluded:
         why += f"; left out as unreliable (Pareto k or k-hat above 0.7): {', '.join(excluded)}"

@@ -91,9 +91,7 @@ _ARVIZ_REFACTOR_WARNING = r"\s*ArviZ is undergoing a major refactor"
 def _arviz():
     """Import ArviZ once, hiding the 0.23 refactor announcement."""
     with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=_ARVIZ_REFACTOR_WARNING, category=FutureWarning
-        )
+        warnings.filterwarnings("ignore", message=_ARVIZ_REFACTOR_WARNING, category=FutureWarning)
         import arviz
 
     return arviz
@@ -161,9 +159,7 @@ def _coord_values(dim: str, values: Any) -> np.ndarray:
         return values.to_numpy()  # netCDF stores timedelta64 with units, as xarray encodes it
     if values.inferred_type in ("string", "empty"):
         return np.asarray(values, dtype=object if len(values) else str)
-    if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(
-        values.dtype
-    ):
+    if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
         if pd.api.types.is_complex_dtype(values.dtype):
             raise TypeError(
                 f"expected real coords[{dim!r}], received dtype {values.dtype}; "
@@ -307,15 +303,14 @@ def _build_groups(
 
 def _group_attrs(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
     out = {
-        "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "created_at": datetime.datetime.now(datetime.UTC).isoformat(),
         "arviz_version": ".".join(map(str, arviz_version())),
         "creation_library": "probmodels",
     }
     for key, value in (attrs or {}).items():
         if not isinstance(key, str):
             raise TypeError(
-                f"expected attrs keys to be strings, received {key!r} of type "
-                f"{type(key).__name__}"
+                f"expected attrs keys to be strings, received {key!r} of type {type(key).__name__}"
             )
         if isinstance(value, (bool, np.bool_)) or not isinstance(
             value, (str, numbers.Integral, numbers.Real)
@@ -598,8 +593,7 @@ def save_netcdf(data, path: str | os.PathLike, *, overwrite: bool = False) -> pa
             f"expected a new file, {str(path)!r} already exists; pass overwrite=True to "
             f"replace it, or choose another path"
         )
-    write_atomic(path, lambda tmp: data.to_netcdf(tmp, engine=_NETCDF_ENGINE),
-                 overwrite=overwrite)
+    write_atomic(path, lambda tmp: data.to_netcdf(tmp, engine=_NETCDF_ENGINE), overwrite=overwrite)
     return path
 
 
@@ -646,8 +640,9 @@ def load_netcdf(path: str | os.PathLike):
     else:
         az = _arviz()
         with az.rc_context({"data.load": "eager"}):
-            data = az.from_netcdf(str(path), engine=_NETCDF_ENGINE,
-                                  group_kwargs={".*": decode}, regex=True)
+            data = az.from_netcdf(
+                str(path), engine=_NETCDF_ENGINE, group_kwargs={".*": decode}, regex=True
+            )
     if not set(group_names(data)) & set(_ARVIZ_GROUPS):
         raise ValueError(
             f"expected {str(path)!r} to hold ArviZ groups (netCDF groups named e.g. "

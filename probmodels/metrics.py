@@ -16,8 +16,9 @@ import torch
 __all__ = ["bits_per_dim", "mmd2"]
 
 
-def mmd2(x, y, *, bandwidths: Sequence[float] = (0.05, 0.1, 0.2, 0.5, 1.0),
-         unbiased: bool = True) -> float:
+def mmd2(
+    x, y, *, bandwidths: Sequence[float] = (0.05, 0.1, 0.2, 0.5, 1.0), unbiased: bool = True
+) -> float:
     r"""Squared maximum mean discrepancy between two samples.
 
     The kernel is a sum of Gaussian kernels,
@@ -46,8 +47,12 @@ def mmd2(x, y, *, bandwidths: Sequence[float] = (0.05, 0.1, 0.2, 0.5, 1.0),
     float
         Computed in float64.
     """
-    x, y = (torch.as_tensor(a.detach().cpu() if isinstance(a, torch.Tensor) else np.asarray(a),
-                            dtype=torch.float64) for a in (x, y))
+    x, y = (
+        torch.as_tensor(
+            a.detach().cpu() if isinstance(a, torch.Tensor) else np.asarray(a), dtype=torch.float64
+        )
+        for a in (x, y)
+    )
     x, y = x.reshape(x.shape[0], -1), y.reshape(y.shape[0], -1)
     if x.shape[1] != y.shape[1] or x.shape[0] < 2 or y.shape[0] < 2:
         raise ValueError(

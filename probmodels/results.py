@@ -28,12 +28,19 @@ from probmodels._files import write_atomic
 from probmodels._npz import read_header, read_members
 from probmodels._validation import check_int, check_seed
 
-__all__ = ["FitResult", "build_like_saved", "index_from_json", "index_to_json", "load", "result_class"]
+__all__ = [
+    "FitResult",
+    "build_like_saved",
+    "index_from_json",
+    "index_to_json",
+    "load",
+    "result_class",
+]
 
 FORMAT_VERSION = 1
 
 # model class name -> FitResult subclass; filled by subclasses via __init_subclass__
-_REGISTRY: dict[str, type["FitResult"]] = {}
+_REGISTRY: dict[str, type[FitResult]] = {}
 #: the largest draws x data export (log-likelihood and predictive arrays together)
 MAX_EXPORT_BYTES = 8 * 2**30
 
@@ -90,27 +97,47 @@ def _tz_name(tz) -> str:
 def _index_to_json(index: pd.Index) -> dict[str, Any]:
     name = _name_to_json(index.name)
     if isinstance(index, pd.MultiIndex):
-        return {"kind": "multi", "names": [_name_to_json(n) for n in index.names],
-                "levels": [_index_to_json(index.get_level_values(i))
-                           for i in range(index.nlevels)]}
+        return {
+            "kind": "multi",
+            "names": [_name_to_json(n) for n in index.names],
+            "levels": [_index_to_json(index.get_level_values(i)) for i in range(index.nlevels)],
+        }
     if isinstance(index, pd.RangeIndex):
-        return {"kind": "range", "start": int(index.start), "stop": int(index.stop),
-                "step": int(index.step), "name": name}
+        return {
+            "kind": "range",
+            "start": int(index.start),
+            "stop": int(index.stop),
+            "step": int(index.step),
+            "name": name,
+        }
     if isinstance(index, pd.PeriodIndex):
-        return {"kind": "period", "freq": index.freqstr, "values": [str(p) for p in index],
-                "name": name}
+        return {
+            "kind": "period",
+            "freq": index.freqstr,
+            "values": [str(p) for p in index],
+            "name": name,
+        }
     if isinstance(index, pd.DatetimeIndex):
         # instants in UTC plus the zone: wall times with their offsets would mix
         # offsets across a daylight-saving change and not parse back as one zone
         utc = index if index.tz is None else index.tz_convert("UTC")
-        return {"kind": "datetime", "values": [ts.isoformat() for ts in utc],
-                "freq": _freq_to_json(index),
-                "tz": None if index.tz is None else _tz_name(index.tz),
-                "unit": index.unit, "name": name}
+        return {
+            "kind": "datetime",
+            "values": [ts.isoformat() for ts in utc],
+            "freq": _freq_to_json(index),
+            "tz": None if index.tz is None else _tz_name(index.tz),
+            "unit": index.unit,
+            "name": name,
+        }
     if isinstance(index, pd.TimedeltaIndex):
         # integer counts of `unit`: exact, NaT included
-        return {"kind": "timedelta", "values": [int(v) for v in index.asi8], "unit": index.unit,
-                "freq": _freq_to_json(index), "name": name}
+        return {
+            "kind": "timedelta",
+            "values": [int(v) for v in index.asi8],
+            "unit": index.unit,
+            "freq": _freq_to_json(index),
+            "name": name,
+        }
     values = index.to_numpy()
     if values.dtype.kind in "iu":
         return {"kind": "int", "values": [int(v) for v in values], "name": name}
@@ -252,11 +279,14 @@ class FitResult:
         return {}, {}
 
     @classmethod
-    def _from_state(cls, common: dict[str, Any], meta: dict[str, Any],
-                    arrays: dict[str, np.ndarray]) -> "FitResult":
+    def _from_state(
+        cls, common: dict[str, Any], meta: dict[str, Any], arrays: dict[str, np.ndarray]
+    ) -> FitResult:
         raise NotImplementedError
 
-    def to_arviz(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - every model implements it
+    def to_arviz(
+        self, *args: Any, **kwargs: Any
+    ) -> Any:  # pragma: no cover - every model implements it
         raise NotImplementedError
 
     # -- the shared surface ----------------------------------------------------
@@ -271,17 +301,22 @@ class FitResult:
         from probmodels.diagnostics import summarize
 
         draws, coords = self._summary_variables()
-        return summarize(draws, coords=coords, hdi_prob=hdi_prob,
-                         chains_diagnostics=self.method == "nuts")
+        return summarize(
+            draws, coords=coords, hdi_prob=hdi_prob, chains_diagnostics=self.method == "nuts"
+        )
 
     def _thinned(self, num_draws: int) -> Self:
         """A copy keeping ``num_draws`` evenly spaced draws of each chain (for exports that
         would be too large with all of them)."""
         num_draws = check_int(num_draws, "num_draws", minimum=1)
-        keep = np.unique(np.linspace(0, self.num_draws - 1, min(num_draws, self.num_draws)).round().astype(int))
+        keep = np.unique(
+            np.linspace(0, self.num_draws - 1, min(num_draws, self.num_draws)).round().astype(int)
+        )
         return replace(
-            self, draws={k: np.asarray(v)[:, keep] for k, v in self.draws.items()},
-            sample_stats={k: np.asarray(v)[:, keep] for k, v in self.sample_stats.items()})
+            self,
+            draws={k: np.asarray(v)[:, keep] for k, v in self.draws.items()},
+            sample_stats={k: np.asarray(v)[:, keep] for k, v in self.sample_stats.items()},
+        )
 
     def _check_export_size(self, numbers_per_draw: int, groups: str) -> None:
         """Refuse, before computing anything, an export whose draws x data arrays would
@@ -310,8 +345,12 @@ class FitResult:
             parts.append(f"{self.num_chains} chain(s) x {self.num_draws} draws")
         parts.append(f"seed={self.seed}")
         d = self.diagnostics
-        for key, fmt in (("khat", "k-hat={:.2f}"), ("max_rhat", "max R-hat={:.3f}"),
-                         ("divergences", "divergences={}"), ("seconds", "{:.2f} s")):
+        for key, fmt in (
+            ("khat", "k-hat={:.2f}"),
+            ("max_rhat", "max R-hat={:.3f}"),
+            ("divergences", "divergences={}"),
+            ("seconds", "{:.2f} s"),
+        ):
             value = d.get(key)
             if isinstance(value, (int, float, np.floating, np.integer)) and np.isfinite(value):
                 parts.append(fmt.format(value))
@@ -380,6 +419,7 @@ class FitResult:
         arrays.update({f"extra/{k}": np.asarray(v) for k, v in extra.items()})
         header["shapes"] = {k: list(np.shape(v)) for k, v in arrays.items()}
         arrays["__meta__"] = np.array(json.dumps(header))
+
         def write(tmp: str) -> None:
             with open(tmp, "wb") as fh:
                 np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]  # (numpy's stub types allow_pickle as **kwds)
@@ -390,7 +430,7 @@ class FitResult:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "FitResult":
+    def load(cls, path: str | os.PathLike) -> FitResult:
         """Read a fit written by :meth:`save` (no pickle).
 
         Called on a model's result class (e.g. ``ARFit.load``), the file must
@@ -403,8 +443,14 @@ class FitResult:
 _EXPECTED = "expected a .npz file written by fit.save()"
 # header entries every file of FORMAT_VERSION has, and their JSON types
 _HEADER_TYPES: dict[str, type] = {
-    "model": str, "method": str, "seed": int, "options": dict, "diagnostics": dict,
-    "draw_names": list, "sample_stat_names": list, "model_state": dict,
+    "model": str,
+    "method": str,
+    "seed": int,
+    "options": dict,
+    "diagnostics": dict,
+    "draw_names": list,
+    "sample_stat_names": list,
+    "model_state": dict,
 }
 
 
@@ -441,7 +487,8 @@ def build_like_saved(build, network, saved: dict[str, Any]):
         built = sum(int(np.prod(v)) for v in shapes.values())
         held = sum(int(np.prod(v)) for v in saved_shapes.values())
         differ = sorted(set(shapes) ^ set(saved_shapes)) or sorted(
-            k for k in shapes if shapes[k] != saved_shapes[k])
+            k for k in shapes if shapes[k] != saved_shapes[k]
+        )
         raise ValueError(
             f"the saved configuration builds a network of {built:,} parameters in "
             f"{len(shapes)} arrays, but the saved weights hold {held:,} in {len(saved)} "
@@ -484,15 +531,20 @@ def _load(path: str | os.PathLike, expected: type[FitResult]) -> FitResult:
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         with open(path, "rb") as fh:
             npy = fh.read(6) == b"\x93NUMPY"
-        kind = ("a single NumPy array (.npy), not a probmodels fit file" if npy
-                else f"not a probmodels fit file ({type(exc).__name__}: {exc})")
+        kind = (
+            "a single NumPy array (.npy), not a probmodels fit file"
+            if npy
+            else f"not a probmodels fit file ({type(exc).__name__}: {exc})"
+        )
         raise ValueError(f"{path} is {kind}; {_EXPECTED}.") from exc
     with zf:
         header = read_header(zf, path, _EXPECTED)
         return _from_header(path, zf, header, expected)
 
 
-def _from_header(path: Path, zf: zipfile.ZipFile, header: Any, expected: type[FitResult]) -> FitResult:
+def _from_header(
+    path: Path, zf: zipfile.ZipFile, header: Any, expected: type[FitResult]
+) -> FitResult:
     if not isinstance(header, dict):
         raise ValueError(
             f"{path} has probmodels metadata of type {type(header).__name__}, expected a JSON "
@@ -503,9 +555,13 @@ def _from_header(path: Path, zf: zipfile.ZipFile, header: Any, expected: type[Fi
             f"{path} has format version {header.get('format_version')}, this probmodels "
             f"reads version {FORMAT_VERSION}; load it with the version that saved it."
         )
-    bad = [f"{k} (missing)" if k not in header else
-           f"{k} (expected a JSON {t.__name__}, found {type(header[k]).__name__})"
-           for k, t in _HEADER_TYPES.items() if not isinstance(header.get(k), t)]
+    bad = [
+        f"{k} (missing)"
+        if k not in header
+        else f"{k} (expected a JSON {t.__name__}, found {type(header[k]).__name__})"
+        for k, t in _HEADER_TYPES.items()
+        if not isinstance(header.get(k), t)
+    ]
     if bad:
         raise ValueError(
             f"{path} has incomplete metadata, bad entries: {', '.join(bad)}; {_EXPECTED}."
@@ -529,15 +585,22 @@ def _from_header(path: Path, zf: zipfile.ZipFile, header: Any, expected: type[Fi
             f"{path} has non-string entries in draw_names or sample_stat_names "
             f"({names}); {_EXPECTED}."
         )
-    members = {n[:-len(".npy")] for n in zf.namelist() if n.endswith(".npy")}
-    missing = [f"{group}/{k}" for group, keys in names.items() for k in keys
-               if f"{group}/{k}" not in members]
+    members = {n[: -len(".npy")] for n in zf.namelist() if n.endswith(".npy")}
+    missing = [
+        f"{group}/{k}"
+        for group, keys in names.items()
+        for k in keys
+        if f"{group}/{k}" not in members
+    ]
     missing += [] if "losses" in members else ["losses"]
     if missing:
         raise ValueError(f"{path} lacks the arrays {missing}; the file is incomplete, {_EXPECTED}.")
     # the members this fit reads, and no other (an unknown member is never decompressed)
-    wanted = ([f"{group}/{k}" for group, keys in names.items() for k in keys] + ["losses"]
-              + sorted(m for m in members if m.startswith("extra/")))
+    wanted = (
+        [f"{group}/{k}" for group, keys in names.items() for k in keys]
+        + ["losses"]
+        + sorted(m for m in members if m.startswith("extra/"))
+    )
     shapes = header.get("shapes") if isinstance(header.get("shapes"), dict) else None
     arrays = read_members(zf, wanted, path, _EXPECTED, shapes)
     common = {
@@ -549,7 +612,7 @@ def _from_header(path: Path, zf: zipfile.ZipFile, header: Any, expected: type[Fi
         "options": header["options"],
         "diagnostics": header["diagnostics"],
     }
-    extra = {k[len("extra/"):]: v for k, v in arrays.items() if k.startswith("extra/")}
+    extra = {k[len("extra/") :]: v for k, v in arrays.items() if k.startswith("extra/")}
     try:
         return result_cls._from_state(common, header["model_state"], extra)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:

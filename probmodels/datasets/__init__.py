@@ -19,9 +19,9 @@ This package imports numpy and pandas only.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
-from typing import Iterator
 
 import numpy as np
 import pandas as pd

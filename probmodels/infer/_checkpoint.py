@@ -14,8 +14,16 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["CHECKPOINT_FORMAT", "check_belongs", "check_checkpoint_path", "data_fingerprint",
-           "load_checkpoint", "on_cpu", "rng_state", "set_rng_state"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "check_belongs",
+    "check_checkpoint_path",
+    "data_fingerprint",
+    "load_checkpoint",
+    "on_cpu",
+    "rng_state",
+    "set_rng_state",
+]
 
 CHECKPOINT_FORMAT = 2  # 2: data and model fingerprints; EMA of float buffers
 
@@ -27,7 +35,9 @@ def rng_state(device: torch.device) -> dict[str, Any]:
     state = {
         "torch": torch.get_rng_state(),
         "numpy_keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
-        "numpy_pos": int(pos), "numpy_has_gauss": int(has_gauss), "numpy_cached": float(cached),
+        "numpy_pos": int(pos),
+        "numpy_has_gauss": int(has_gauss),
+        "numpy_cached": float(cached),
         "python": random.getstate(),
     }
     if device.type == "cuda":
@@ -38,8 +48,15 @@ def rng_state(device: torch.device) -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
     """Put back the random states :func:`rng_state` took."""
     torch.set_rng_state(state["torch"])
-    np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32),
-                         state["numpy_pos"], state["numpy_has_gauss"], state["numpy_cached"]))
+    np.random.set_state(
+        (
+            "MT19937",
+            state["numpy_keys"].numpy().astype(np.uint32),
+            state["numpy_pos"],
+            state["numpy_has_gauss"],
+            state["numpy_cached"],
+        )
+    )
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     if device.type == "cuda" and "cuda" in state:
@@ -65,7 +82,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"{path} is not a probmodels training checkpoint ({type(exc).__name__}: {exc}); "
             f"expected a file written by train(..., config=TrainConfig(checkpoint=...))."
         ) from exc
-    if isinstance(ckpt, dict) and isinstance(ckpt.get("format"), int) and ckpt["format"] != CHECKPOINT_FORMAT:
+    if (
+        isinstance(ckpt, dict)
+        and isinstance(ckpt.get("format"), int)
+        and ckpt["format"] != CHECKPOINT_FORMAT
+    ):
         raise ValueError(
             f"{path} is a probmodels training checkpoint of format {ckpt['format']}; this version "
             f"reads format {CHECKPOINT_FORMAT} only. Start the run afresh (without resume=)."
@@ -87,8 +108,10 @@ def check_checkpoint_path(checkpoint: str | os.PathLike, resume: str | os.PathLi
             f"first (the checkpoint is written there at the end of epochs)."
         )
     if path.is_dir():
-        raise IsADirectoryError(f"checkpoint={str(path)!r} is a folder; pass a file path such as "
-                                f"{str(path / 'run.pt')!r}.")
+        raise IsADirectoryError(
+            f"checkpoint={str(path)!r} is a folder; pass a file path such as "
+            f"{str(path / 'run.pt')!r}."
+        )
     if path.exists() and (resume is None or Path(resume).resolve() != path.resolve()):
         raise FileExistsError(
             f"checkpoint={str(path)!r} already exists and this run would replace it. To continue "
@@ -102,32 +125,50 @@ def data_fingerprint(data: torch.Tensor) -> dict[str, Any]:
     flat = data.detach().cpu().contiguous()
     # the raw bytes, hashed in place (any dtype, bfloat16 included; no copy on the CPU)
     raw = flat.reshape(-1).view(torch.uint8).numpy()
-    return {"shape": list(flat.shape), "dtype": str(flat.dtype).removeprefix("torch."),
-            "blake2b": hashlib.blake2b(raw, digest_size=16).hexdigest()}  # type: ignore[arg-type]
+    return {
+        "shape": list(flat.shape),
+        "dtype": str(flat.dtype).removeprefix("torch."),
+        "blake2b": hashlib.blake2b(raw.data, digest_size=16).hexdigest(),
+    }
 
 
 def _fingerprint_mismatch(path, then: dict[str, Any], now: dict[str, Any]) -> ValueError:
     what = []
     if then["data"] != now["data"]:
-        what.append(f"data {then['data']['shape']} {then['data']['dtype']} (hash "
-                    f"{then['data']['blake2b'][:8]}) then, {now['data']['shape']} "
-                    f"{now['data']['dtype']} (hash {now['data']['blake2b'][:8]}) now")
+        what.append(
+            f"data {then['data']['shape']} {then['data']['dtype']} (hash "
+            f"{then['data']['blake2b'][:8]}) then, {now['data']['shape']} "
+            f"{now['data']['dtype']} (hash {now['data']['blake2b'][:8]}) now"
+        )
     keys = sorted(set(then["caller"]) | set(now["caller"]))
-    what += [f"{k}={then['caller'].get(k, '<unset>')!r} then, {now['caller'].get(k, '<unset>')!r} now"
-             for k in keys if then["caller"].get(k) != now["caller"].get(k)]
+    what += [
+        f"{k}={then['caller'].get(k, '<unset>')!r} then, {now['caller'].get(k, '<unset>')!r} now"
+        for k in keys
+        if then["caller"].get(k) != now["caller"].get(k)
+    ]
     return ValueError(
         f"checkpoint {path} belongs to another run: {'; '.join(what)}. Resume with the "
         f"same model and data, or start afresh without resume=."
     )
 
 
-def check_belongs(path, ckpt: dict[str, Any], *, config_key: dict[str, Any], seed: int, world: int,
-                  fingerprints: dict[str, Any] | None) -> None:
+def check_belongs(
+    path,
+    ckpt: dict[str, Any],
+    *,
+    config_key: dict[str, Any],
+    seed: int,
+    world: int,
+    fingerprints: dict[str, Any] | None,
+) -> None:
     """Refuse a checkpoint written by a run with other options, seed, world size, data or model."""
     then = {**ckpt["config"], "seed": ckpt["seed"], "world_size": ckpt["world_size"]}
     now = {**config_key, "seed": seed, "world_size": world}
-    differ = [f"{k}={then.get(k, '<unset>')!r} then, {now.get(k, '<unset>')!r} now"
-              for k in sorted(set(then) | set(now)) if then.get(k) != now.get(k)]
+    differ = [
+        f"{k}={then.get(k, '<unset>')!r} then, {now.get(k, '<unset>')!r} now"
+        for k in sorted(set(then) | set(now))
+        if then.get(k) != now.get(k)
+    ]
     if differ:
         raise ValueError(
             f"checkpoint {path} belongs to another run: {'; '.join(differ)}. Resume with the "

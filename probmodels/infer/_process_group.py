@@ -83,13 +83,15 @@ class ProcessGroup:
         """All-reduce the gradients and this shard's summed loss ``value`` in one flat tensor."""
         grads = [p.grad for p in params]
         if any(g is None for g in grads):
-            raise RuntimeError("sum_gradients needs every parameter's gradient: call allocate_grads first.")
+            raise RuntimeError(
+                "sum_gradients needs every parameter's gradient: call allocate_grads first."
+            )
         flat = torch.cat([g.reshape(-1) for g in grads if g is not None] + [value.reshape(1)])
         dist.all_reduce(flat)
         offset = 0
         for p, g in zip(params, grads):
             if g is not None:
-                g.copy_(flat[offset:offset + p.numel()].view_as(p))
+                g.copy_(flat[offset : offset + p.numel()].view_as(p))
             offset += p.numel()
         return flat[-1]
 

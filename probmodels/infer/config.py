@@ -27,8 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
-from probmodels._validation import (_did_you_mean, check_bool, check_choice, check_float,
-                                    check_int)
+from probmodels._validation import _did_you_mean, check_bool, check_choice, check_float, check_int
 
 __all__ = [
     "CHAIN_METHODS",
@@ -65,8 +64,11 @@ RUN_FIELDS = {"cpu_threads": "num_threads", "device": "device", "progress": "pro
 
 #: options of earlier versions: the new name and what it means (see CHANGELOG.md)
 RENAMED = {
-    "epochs": ("steps", "training length is counted in optimizer steps (one epoch is "
-                        "about len(x) / batch_size of them)"),
+    "epochs": (
+        "steps",
+        "training length is counted in optimizer steps (one epoch is "
+        "about len(x) / batch_size of them)",
+    ),
 }
 
 
@@ -151,7 +153,9 @@ class SVIConfig:
         _check_schedule(self.schedule, self.lr_decay)
         check_int(self.num_particles, "num_particles", minimum=1)
         if check_int(self.num_samples, "num_samples", minimum=10) > _MAX_DRAWS:
-            raise ValueError(f"num_samples must be at most {_MAX_DRAWS:,}, got {self.num_samples:,}.")
+            raise ValueError(
+                f"num_samples must be at most {_MAX_DRAWS:,}, got {self.num_samples:,}."
+            )
 
 
 @dataclass(frozen=True)

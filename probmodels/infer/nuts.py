@@ -27,8 +27,9 @@ import pickle
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pyro
@@ -144,16 +145,28 @@ class _RecordingNUTS(NUTS):
         step_size = float(self.step_size)
         divergences = len(self._divergences)
         out = super().sample(params)
-        self.records.append((
-            -float(self._potential_energy_last), float(potential) + float(self._kinetic or 0.0),
-            self._doublings, self._leapfrogs, step_size, float(self._mean_accept_prob),
-            len(self._divergences) > divergences,
-        ))
+        self.records.append(
+            (
+                -float(self._potential_energy_last),
+                float(potential) + float(self._kinetic or 0.0),
+                self._doublings,
+                self._leapfrogs,
+                step_size,
+                float(self._mean_accept_prob),
+                len(self._divergences) > divergences,
+            )
+        )
         return out
 
 
-def _run_chain(target: NUTSTarget, config: NUTSConfig, chain: int, seed: int,
-               num_threads: int | None, progress: bool):
+def _run_chain(
+    target: NUTSTarget,
+    config: NUTSConfig,
+    chain: int,
+    seed: int,
+    num_threads: int | None,
+    progress: bool,
+):
     """One chain: ``(samples {site: (draw, ...)}, stats {name: (draw,)})`` as numpy."""
     with limit_threads(num_threads):
         pyro.set_rng_seed(seed)
@@ -167,12 +180,17 @@ def _run_chain(target: NUTSTarget, config: NUTSConfig, chain: int, seed: int,
             max_tree_depth=config.max_tree_depth,
             max_plate_nesting=target.max_plate_nesting,
         )
-        mcmc = MCMC(kernel, num_samples=config.num_samples, warmup_steps=config.warmup_steps,
-                    initial_params=init, disable_progbar=not progress)
+        mcmc = MCMC(
+            kernel,
+            num_samples=config.num_samples,
+            warmup_steps=config.warmup_steps,
+            initial_params=init,
+            disable_progbar=not progress,
+        )
         with quiet_jit():
             mcmc.run()
         samples = {k: v.detach().cpu().numpy() for k, v in mcmc.get_samples().items()}
-        kept = kernel.records[-config.num_samples:]
+        kept = kernel.records[-config.num_samples :]
         stats = {name: np.asarray([r[i] for r in kept]) for i, name in enumerate(STAT_NAMES)}
         stats["diverging"] = stats["diverging"].astype(bool)
         stats["tree_depth"] = stats["tree_depth"].astype(np.int64)
@@ -182,8 +200,12 @@ def _run_chain(target: NUTSTarget, config: NUTSConfig, chain: int, seed: int,
 
 def _start_child(payload: bytes) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "probmodels.infer._chain_process"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "probmodels.infer._chain_process"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
     stdin = proc.stdin
     if stdin is None:  # Popen(stdin=PIPE) always opens it
         raise RuntimeError("the NUTS chain process has no stdin pipe")
@@ -207,8 +229,14 @@ def _collect_child(proc: subprocess.Popen, chain: int):
     return value
 
 
-def run_nuts(target: NUTSTarget, config: NUTSConfig, *, seed: int, progress: bool = False,
-             num_threads: int | None = 1) -> NUTSRun:
+def run_nuts(
+    target: NUTSTarget,
+    config: NUTSConfig,
+    *,
+    seed: int,
+    progress: bool = False,
+    num_threads: int | None = 1,
+) -> NUTSRun:
     """Run ``config.num_chains`` NUTS chains on ``target`` (see the module docstring).
 
     Parameters
@@ -224,7 +252,7 @@ def run_nuts(target: NUTSTarget, config: NUTSConfig, *, seed: int, progress: boo
     """
     seeds = chain_seeds(seed, config.num_chains)
     start = time.perf_counter()
-    parallel = (config.chain_method == "parallel" and config.num_chains > 1 and cpu_count() > 1)
+    parallel = config.chain_method == "parallel" and config.num_chains > 1 and cpu_count() > 1
     children = {}
     if parallel:
         try:

@@ -26,8 +26,9 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -35,8 +36,7 @@ from probmodels import diagnostics as diag
 from probmodels._validation import check_choice, check_int
 from probmodels.infer.config import NUTSConfig, configure
 from probmodels.infer.nuts import NUTSTarget, run_nuts
-from probmodels.infer.runtime import (pyro_section, resolve_device, resolve_progress,
-                                      resolve_seed)
+from probmodels.infer.runtime import pyro_section, resolve_device, resolve_progress, resolve_seed
 
 __all__ = ["Model", "Outcome", "Run", "check_nuts", "fit", "neural_config", "warn_diagnostics"]
 
@@ -91,13 +91,22 @@ class Model:
             )
 
     def _fit_nuts(self, problem, config: NUTSConfig, run: Run) -> Outcome:
-        result = run_nuts(self._nuts_target(problem, config, run), config, seed=run.seed,
-                          progress=run.progress, num_threads=run.num_threads)
-        return Outcome(draws=self._from_nuts(problem, result.samples),
-                       sample_stats=result.sample_stats,
-                       diagnostics={"chain_seeds": result.chain_seeds,
-                                    "parallel_chains": result.parallel,
-                                    "nuts_seconds": result.seconds})
+        result = run_nuts(
+            self._nuts_target(problem, config, run),
+            config,
+            seed=run.seed,
+            progress=run.progress,
+            num_threads=run.num_threads,
+        )
+        return Outcome(
+            draws=self._from_nuts(problem, result.samples),
+            sample_stats=result.sample_stats,
+            diagnostics={
+                "chain_seeds": result.chain_seeds,
+                "parallel_chains": result.parallel,
+                "nuts_seconds": result.seconds,
+            },
+        )
 
     def _nuts_target(self, problem, config: NUTSConfig, run: Run) -> NUTSTarget:
         raise NotImplementedError
@@ -112,16 +121,30 @@ class Model:
         raise NotImplementedError
 
 
-def fit(model: Model, data, *, method: str | None, seed: int | None, progress: bool | None,
-        num_threads: int | None, device, options: Mapping[str, Any],
-        data_options: Mapping[str, Any] | None = None, stacklevel: int = 3):
+def fit(
+    model: Model,
+    data,
+    *,
+    method: str | None,
+    seed: int | None,
+    progress: bool | None,
+    num_threads: int | None,
+    device,
+    options: Mapping[str, Any],
+    data_options: Mapping[str, Any] | None = None,
+    stacklevel: int = 3,
+):
     """Run ``model`` through the template (see the module docstring); returns its result."""
     method = model.methods[0] if method is None else check_choice(method, "method", model.methods)
     if num_threads is not None:
         num_threads = check_int(num_threads, "num_threads", minimum=1)
     config = configure(model.default_config(method), options, method)
-    run = Run(seed=resolve_seed(seed), progress=resolve_progress(progress),
-              num_threads=num_threads, device=resolve_device(device))
+    run = Run(
+        seed=resolve_seed(seed),
+        progress=resolve_progress(progress),
+        num_threads=num_threads,
+        device=resolve_device(device),
+    )
     model._check_device(run.device)
     start = time.perf_counter()
     problem = model._prepare(data, **dict(data_options or {}))
@@ -135,8 +158,15 @@ def fit(model: Model, data, *, method: str | None, seed: int | None, progress: b
     return model._result(problem, outcome, method=method, seed=run.seed, config=config)
 
 
-def neural_config(defaults, options: Mapping[str, Any], *, seed: int | None,
-                  progress: bool | None, num_threads: int | None, device):
+def neural_config(
+    defaults,
+    options: Mapping[str, Any],
+    *,
+    seed: int | None,
+    progress: bool | None,
+    num_threads: int | None,
+    device,
+):
     """The training configuration and seed of a neural model's fit (VAE, DDPM).
 
     ``options`` are laid over the model's ``defaults`` (a
@@ -147,13 +177,18 @@ def neural_config(defaults, options: Mapping[str, Any], *, seed: int | None,
     if num_threads is not None:
         num_threads = check_int(num_threads, "num_threads", minimum=1)
     config = configure(defaults, options, "svi")
-    config = dataclasses.replace(config, progress=resolve_progress(progress),
-                                 device=resolve_device(device), cpu_threads=num_threads)
+    config = dataclasses.replace(
+        config,
+        progress=resolve_progress(progress),
+        device=resolve_device(device),
+        cpu_threads=num_threads,
+    )
     return config, resolve_seed(seed)
 
 
-def check_nuts(draws: Mapping[str, np.ndarray], stats: Mapping[str, np.ndarray],
-               config: NUTSConfig) -> dict[str, Any]:
+def check_nuts(
+    draws: Mapping[str, np.ndarray], stats: Mapping[str, np.ndarray], config: NUTSConfig
+) -> dict[str, Any]:
     """The convergence numbers of a NUTS run: worst R-hat and ESS (and where), divergences,
     draws at the tree-depth limit and the lowest E-BFMI of the chains."""
     worst_rhat, rhat_at = -np.inf, None
@@ -171,11 +206,16 @@ def check_nuts(draws: Mapping[str, np.ndarray], stats: Mapping[str, np.ndarray],
     bfmi = np.square(np.diff(energy, axis=1)).mean(1) / np.maximum(energy.var(1, ddof=1), 1e-300)
     return {
         "divergences": int(np.asarray(stats["diverging"]).sum()),
-        "max_rhat": worst_rhat if rhat_at is not None else float("nan"), "max_rhat_site": rhat_at,
-        "min_ess": worst_ess if ess_at is not None else float("nan"), "min_ess_site": ess_at,
-        "max_tree_depth_hits": int((np.asarray(stats["tree_depth"]) >= config.max_tree_depth).sum()),
+        "max_rhat": worst_rhat if rhat_at is not None else float("nan"),
+        "max_rhat_site": rhat_at,
+        "min_ess": worst_ess if ess_at is not None else float("nan"),
+        "min_ess_site": ess_at,
+        "max_tree_depth_hits": int(
+            (np.asarray(stats["tree_depth"]) >= config.max_tree_depth).sum()
+        ),
         "min_bfmi": float(bfmi.min()),
-        "num_chains": int(energy.shape[0]), "num_draws": int(energy.shape[1]),
+        "num_chains": int(energy.shape[0]),
+        "num_draws": int(energy.shape[1]),
     }
 
 

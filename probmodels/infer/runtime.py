@@ -122,8 +122,11 @@ def limit_threads(num_threads: int | None) -> Iterator[None]:
 
 
 def _random_states() -> dict[str, Any]:
-    states = {"python": random.getstate(), "numpy": np.random.get_state(),
-              "torch": torch.get_rng_state()}
+    states = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
@@ -193,8 +196,9 @@ def quiet_jit() -> Iterator[None]:
     ``jit_compile`` and the traced ELBOs use."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
-        warnings.filterwarnings("ignore", message=r".*torch\.jit\.trace\w*.* is deprecated",
-                                category=DeprecationWarning)
+        warnings.filterwarnings(
+            "ignore", message=r".*torch\.jit\.trace\w*.* is deprecated", category=DeprecationWarning
+        )
         yield
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pyro
@@ -65,7 +65,6 @@ class SVIRun:
     params: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-
 def _make_optimizer(lr: float, schedule: str, steps: int, lr_decay: float):
     """Pyro's Adam with the learning rate following ``schedule`` over ``steps``."""
     adam_args = {"lr": lr, "betas": (0.9, 0.999)}
@@ -95,7 +94,11 @@ def first_nonfinite_site(model, guide, args, kwargs) -> str:
             if site["type"] != "sample":
                 continue
             value = site["value"]
-            if torch.is_tensor(value) and value.is_floating_point() and not torch.isfinite(value).all():
+            if (
+                torch.is_tensor(value)
+                and value.is_floating_point()
+                and not torch.isfinite(value).all()
+            ):
                 return f"{label} site {name!r} has a non-finite value"
             lp = site["fn"].log_prob(value)
             if not torch.isfinite(lp).all():
@@ -255,7 +258,7 @@ def _update_average(averaged: dict, step: int, window: int) -> dict:
 
 
 #: numbers of one batch of importance draws x data (256 MB of float64)
-IMPORTANCE_BATCH_NUMBERS = 2 ** 25
+IMPORTANCE_BATCH_NUMBERS = 2**25
 
 
 def importance_draws(
@@ -290,8 +293,12 @@ def importance_draws(
         size = min(batch, num_samples - start)
         with torch.no_grad():
             log_w, _, guide_tr = vectorized_importance_weights(
-                model, guide, *args, num_samples=size,
-                max_plate_nesting=max_plate_nesting, **kwargs,
+                model,
+                guide,
+                *args,
+                num_samples=size,
+                max_plate_nesting=max_plate_nesting,
+                **kwargs,
             )
         # value shape: (size,) + the site's dims right of the vectorising plate
         # (plate dims, size 1 where the site is outside that plate) + event dims

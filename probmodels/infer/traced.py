@@ -32,8 +32,9 @@ class _ELBOGraph(nn.Module):
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         loss = self._loss
-        model_trace, guide_trace = next(loss.elbo._get_traces(
-            loss.model, loss.guide, (batch,), {"num_data": loss.num_data}))
+        model_trace, guide_trace = next(
+            loss.elbo._get_traces(loss.model, loss.guide, (batch,), {"num_data": loss.num_data})
+        )
         # (loss, surrogate loss): equal in value for a fully reparameterised guide, and the
         # surrogate carries the gradient. Not elbo.differentiable_loss: it adds
         # surrogate - surrogate.item(), and the trace would freeze that item() as a constant.
@@ -75,7 +76,9 @@ class TracedELBOLoss(ELBOLoss):
     ``net`` is the module holding every trained parameter and buffer.
     """
 
-    def __init__(self, model, guide, num_data: int, *, elbo, net: nn.Module, validate: bool = False):
+    def __init__(
+        self, model, guide, num_data: int, *, elbo, net: nn.Module, validate: bool = False
+    ):
         super().__init__(model, guide, num_data, elbo=elbo, validate=validate)
         self.net = net
         self.graph = _ELBOGraph(self, net)
@@ -106,7 +109,9 @@ class TracedELBOLoss(ELBOLoss):
                 warnings.warn(
                     f"Pyro ELBO trace check: torch.jit.trace failed ({type(error).__name__}: "
                     f"{error}); batch shape {tuple(batch.shape)} runs eagerly. Pass jit=False "
-                    f"to skip tracing.", UserWarning, stacklevel=4,
+                    f"to skip tracing.",
+                    UserWarning,
+                    stacklevel=4,
                 )
                 return None
             self.traces += 1
@@ -128,7 +133,8 @@ class TracedELBOLoss(ELBOLoss):
                 f"Pyro ELBO trace check: the traced loss {float(replayed):.6g} differs from the "
                 f"eager loss {float(eager):.6g} for batch shape {tuple(batch.shape)}; this shape "
                 f"runs eagerly. Pass jit=False to skip tracing.",
-                UserWarning, stacklevel=4,
+                UserWarning,
+                stacklevel=4,
             )
             return None
         return traced

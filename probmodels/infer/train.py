@@ -56,7 +56,7 @@ What one call does, in order:
    else the EMA weights (with EMA), else the last iterate; it is left in
    ``eval()`` mode. A run whose training loss ends far above where it started,
    or whose validation loss diverges, warns (``UserWarning``, see
-   :func:`_divergence_warnings` for the rules): the NaN guard alone lets a too
+   :func:`~probmodels.infer._divergence.divergence_warnings` for the rules): the NaN guard alone lets a too
    large learning rate pass whenever the loss stays finite.
 
 **Checkpoints** (``torch.save``, read back with ``weights_only=True``: tensors,
@@ -96,9 +96,10 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pyro
@@ -107,23 +108,23 @@ from pyro.infer import Trace_ELBO
 
 from probmodels._files import write_atomic
 from probmodels._validation import check_int, check_seed
-from probmodels.infer._checkpoint import (CHECKPOINT_FORMAT, check_belongs, check_checkpoint_path,
-                                          data_fingerprint, load_checkpoint, on_cpu, rng_state,
-                                          set_rng_state)
+from probmodels.infer._checkpoint import (
+    CHECKPOINT_FORMAT,
+    check_belongs,
+    check_checkpoint_path,
+    data_fingerprint,
+    load_checkpoint,
+    on_cpu,
+    rng_state,
+    set_rng_state,
+)
+from probmodels.infer._divergence import divergence_warnings
 from probmodels.infer._process_group import process_group
 from probmodels.infer.config import TrainConfig
 from probmodels.infer.runtime import chain_seeds, progress_bar, resolve_device
 from probmodels.infer.svi import NonFiniteLossError, first_nonfinite_site
 
 __all__ = ["ELBOLoss", "TrainRun", "train"]
-
-# the thresholds of the divergence checks (_divergence_warnings), as multiples of a magnitude
-_EPOCH_RISE = 0.5    # last epochs above the first epoch's mean by half its magnitude
-_INITIAL_RISE = 2.0  # last epoch above the first batch's loss by twice its magnitude
-_INITIAL_MIN_BATCH = 8  # a smaller first batch is too noisy a measure of the initial loss
-_VAL_RISE = 2.0      # last validation loss above the best by twice its magnitude
-_VAL_STREAK = 5      # validation checks in a row that rose, at the end of the run
-_VAL_STREAK_RISE = 0.25
 
 
 @dataclass
@@ -192,8 +193,15 @@ class ELBOLoss:
         checked once at the boundary; the per-step checks cost 10-20% here).
     """
 
-    def __init__(self, model: Callable, guide: Callable, num_data: int, *,
-                 elbo: Trace_ELBO | None = None, validate: bool = False):
+    def __init__(
+        self,
+        model: Callable,
+        guide: Callable,
+        num_data: int,
+        *,
+        elbo: Trace_ELBO | None = None,
+        validate: bool = False,
+    ):
         self.model, self.guide = model, guide
         self.num_data = check_int(num_data, "num_data", minimum=1)
         self.elbo = elbo if elbo is not None else Trace_ELBO()
@@ -201,14 +209,17 @@ class ELBOLoss:
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         with pyro.validation_enabled(self.validate):
-            loss = self.elbo.differentiable_loss(self.model, self.guide, batch,
-                                                 num_data=self.num_data)
+            loss = self.elbo.differentiable_loss(
+                self.model, self.guide, batch, num_data=self.num_data
+            )
         return loss / self.num_data
 
     def diagnose(self, batch: torch.Tensor) -> str:
         """Name the first site (guide, then model) whose value or log-density is not finite."""
         with pyro.validation_enabled(False):
-            return first_nonfinite_site(self.model, self.guide, (batch,), {"num_data": self.num_data})
+            return first_nonfinite_site(
+                self.model, self.guide, (batch,), {"num_data": self.num_data}
+            )
 
 
 # ------------------------------------------------------------------ helpers
@@ -218,8 +229,9 @@ def _make_scheduler(opt, config: TrainConfig, total_steps: int):
     """torch's scheduler of ``config.schedule`` over ``total_steps`` (None: constant)."""
     if config.schedule == "cosine":
         decay = 0.0 if config.lr_decay is None else config.lr_decay
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps,
-                                                          eta_min=config.lr * decay)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=total_steps, eta_min=config.lr * decay
+        )
     if config.schedule == "exponential":
         decay = 0.1 if config.lr_decay is None else config.lr_decay
         # lr_t = lr * gamma**t, so that lr_total_steps = lr * lr_decay
@@ -247,71 +259,6 @@ def _has_batch_norm(module: torch.nn.Module) -> bool:
 def _rows(rows: list[int], most: int = 20) -> str:
     shown = ", ".join(map(str, rows[:most]))
     return f"[{shown}]" if len(rows) <= most else f"[{shown}, ...] ({len(rows)} in all)"
-
-
-# ------------------------------------------------------------ divergence checks
-
-
-def _divergence_warnings(train_loss: np.ndarray, val_loss: np.ndarray, initial: float | None,
-                         first_batch: int, lr: float) -> list[str]:
-    """The messages of the checks a finished run fails (empty when it went well).
-
-    - **training loss rose**, either
-      (a) each of the last ``min(3, epochs - 1)`` epochs' mean loss is above the
-      first epoch's by more than ``_EPOCH_RISE`` times its magnitude (a positive
-      loss: above 1.5 times; several epochs in a row keep one noisy epoch of a
-      stochastic loss quiet), or
-      (b) the last epoch's mean is above ``initial``, the loss of the first batch
-      (of ``first_batch`` examples) at the initial weights, by more than
-      ``_INITIAL_RISE`` times its magnitude (a positive loss: above 3 times).
-      (b) catches a step size that blows the loss up within the first epoch,
-      which (a) misses; it needs a first batch of ``_INITIAL_MIN_BATCH``
-      examples or more, as one smaller batch is too noisy a reading.
-    - **validation loss diverged**: the last one is above the best by more than
-      ``_VAL_RISE`` times the best's magnitude (a positive loss: over 3 times its best).
-    - **validation loss grew steadily**: it rose at each of the last ``_VAL_STREAK``
-      checks after the best, by more than ``_VAL_STREAK_RISE`` times the best's
-      magnitude in all (overfitting goes up and down; too large a step rises every epoch).
-    """
-    advice = (f"Lower the learning rate (got lr={lr:g}; try lr={lr / 10:g}) or pass grad_clip=1.0, "
-              f"and look at the losses (fit.losses, TrainRun.train_loss / val_loss).")
-    out = []
-    e = len(train_loss)
-    first, last = (float(train_loss[0]), float(train_loss[-1])) if e else (0.0, 0.0)
-    tail = train_loss[-min(3, e - 1):] if e > 1 else train_loss[:0]
-    if len(tail) and bool(np.all(tail - first > _EPOCH_RISE * abs(first))) and first != 0:
-        out.append(
-            f"training loss rose: the mean loss per example of the last epoch is {last:.6g} "
-            f"against {first:.6g} in the first (epochs {e - len(tail)}-{e - 1} all above "
-            f"{first + _EPOCH_RISE * abs(first):.6g}); the optimiser made the fit worse. {advice}"
-        )
-    elif (e and initial is not None and first_batch >= _INITIAL_MIN_BATCH and initial != 0
-          and last - initial > _INITIAL_RISE * abs(initial)):
-        out.append(
-            f"training loss rose: the mean loss per example of the last epoch is {last:.6g} "
-            f"against {initial:.6g} on the first batch at the initial weights (over "
-            f"{1 + _INITIAL_RISE:g} times its magnitude; {first:.6g} in the first epoch); the "
-            f"optimiser made the fit worse than no training. {advice}"
-        )
-    v = len(val_loss)
-    if v >= 2:
-        best_epoch = int(np.argmin(val_loss))
-        best, last = float(val_loss[best_epoch]), float(val_loss[-1])
-        rises = np.diff(val_loss[best_epoch:])
-        if last - best > _VAL_RISE * abs(best) and abs(best) > 0:
-            out.append(
-                f"validation loss diverged: {last:.6g} after the last epoch against its best "
-                f"{best:.6g} after epoch {best_epoch} (over {1 + _VAL_RISE:g} times the best's "
-                f"magnitude); the weights of epoch {best_epoch} were kept. {advice}"
-            )
-        elif (len(rises) >= _VAL_STREAK and bool(np.all(rises[-_VAL_STREAK:] > 0))
-              and last - best > _VAL_STREAK_RISE * abs(best)):
-            out.append(
-                f"validation loss grew steadily: it rose at each of the last {_VAL_STREAK} "
-                f"epochs, to {last:.6g} against its best {best:.6g} after epoch {best_epoch}; "
-                f"the weights of epoch {best_epoch} were kept. {advice}"
-            )
-    return out
 
 
 # --------------------------------------------------------------------- train
@@ -375,23 +322,37 @@ def train(
     -----
     UserWarning
         The training loss ended far above where it started, or the validation
-        loss diverged (rank 0 only; the rules are in :func:`_divergence_warnings`).
+        loss diverged (rank 0 only; the rules are in :func:`~probmodels.infer._divergence.divergence_warnings`).
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}.")
     device = resolve_device(config.device)
     outer = rng_state(device)  # the caller's random states, restored at the end
     try:
-        trainer = _Trainer(loss_fn, module, data, config, seed=seed, resume=resume,
-                           val_loss_fn=val_loss_fn, fingerprint=fingerprint, device=device)
+        trainer = _Trainer(
+            loss_fn,
+            module,
+            data,
+            config,
+            seed=seed,
+            resume=resume,
+            val_loss_fn=val_loss_fn,
+            fingerprint=fingerprint,
+            device=device,
+        )
         if resume is not None:
             trainer.resume(resume)
         run = trainer.run(description)
     finally:
         set_rng_state(outer, device)
     if trainer.group.rank == 0:
-        for message in _divergence_warnings(run.train_loss, run.val_loss, trainer.initial_loss,
-                                            min(config.batch_size, run.num_train), config.lr):
+        for message in divergence_warnings(
+            run.train_loss,
+            run.val_loss,
+            trainer.initial_loss,
+            min(config.batch_size, run.num_train),
+            config.lr,
+        ):
             warnings.warn(message, UserWarning, stacklevel=2)
     return run
 
@@ -399,13 +360,26 @@ def train(
 class _Trainer:
     """One call of :func:`train`: its state, and the loop every process runs the same."""
 
-    def __init__(self, loss_fn, module, data, config: TrainConfig, *, seed, resume, val_loss_fn,
-                 fingerprint, device: torch.device):
+    def __init__(
+        self,
+        loss_fn,
+        module,
+        data,
+        config: TrainConfig,
+        *,
+        seed,
+        resume,
+        val_loss_fn,
+        fingerprint,
+        device: torch.device,
+    ):
         if not isinstance(module, torch.nn.Module):
             raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}.")
         seed = check_seed(seed)
         if seed is None:
-            raise ValueError("train needs an explicit seed (an int); resolve None with infer.resolve_seed.")
+            raise ValueError(
+                "train needs an explicit seed (an int); resolve None with infer.resolve_seed."
+            )
         if not torch.is_tensor(data) or data.dim() < 1:
             raise TypeError(
                 f"data must be a torch.Tensor with examples along the first axis, got "
@@ -490,8 +464,14 @@ class _Trainer:
     def resume(self, path: str | os.PathLike) -> None:
         """Take the state of the checkpoint ``path`` (after checking it belongs to this run)."""
         ckpt = load_checkpoint(path)
-        check_belongs(path, ckpt, config_key=self.config.resume_key(), seed=self.seed,
-                      world=self.group.world, fingerprints=self.fingerprints)
+        check_belongs(
+            path,
+            ckpt,
+            config_key=self.config.resume_key(),
+            seed=self.seed,
+            world=self.group.world,
+            fingerprints=self.fingerprints,
+        )
         device = self.device
         self.module.load_state_dict(ckpt["module"])
         self.opt.load_state_dict(ckpt["optimizer"])
@@ -500,9 +480,13 @@ class _Trainer:
         if self.ema is not None:
             self.ema = {k: v.to(device) for k, v in ckpt["ema"].items()}
         self.train_hist, self.val_hist = list(ckpt["train_loss"]), list(ckpt["val_loss"])
-        self.best = {"loss": ckpt["best_loss"], "epoch": ckpt["best_epoch"],
-                     "state": None if ckpt["best_state"] is None
-                     else {k: v.to(device) for k, v in ckpt["best_state"].items()}}
+        self.best = {
+            "loss": ckpt["best_loss"],
+            "epoch": ckpt["best_epoch"],
+            "state": None
+            if ckpt["best_state"] is None
+            else {k: v.to(device) for k, v in ckpt["best_state"].items()},
+        }
         self.epoch0, self.step, self.since_best = ckpt["epoch"], ckpt["step"], ckpt["since_best"]
         self.stopped_early, self.initial_loss = ckpt["stopped_early"], ckpt.get("initial_loss")
         self.order_gen.set_state(ckpt["order_generator"])
@@ -517,7 +501,9 @@ class _Trainer:
         previous_threads = torch.get_num_threads()
         if config.cpu_threads is not None and self.device.type == "cpu":
             torch.set_num_threads(config.cpu_threads)
-        self.bar = progress_bar(self.total_steps, description, config.progress and self.group.rank == 0)
+        self.bar = progress_bar(
+            self.total_steps, description, config.progress and self.group.rank == 0
+        )
         if self.bar is not None and self.step:
             self.bar.update(self.step)
         start = time.perf_counter()
@@ -528,7 +514,9 @@ class _Trainer:
                     break
                 self._epoch(epoch)
                 last = self.stopped_early or epoch + 1 == self.epochs
-                if config.checkpoint is not None and ((epoch + 1) % config.checkpoint_every == 0 or last):
+                if config.checkpoint is not None and (
+                    (epoch + 1) % config.checkpoint_every == 0 or last
+                ):
                     self._save_checkpoint(epoch + 1)
         finally:
             torch.set_num_threads(previous_threads)
@@ -546,12 +534,14 @@ class _Trainer:
         order = torch.randperm(n_train, generator=self.order_gen).to(self.device)
         epoch_sum, epoch_count = 0.0, 0
         for b in range(self.batches_per_epoch):
-            idx = order[b * size:n_train if b == last_batch else (b + 1) * size]
+            idx = order[b * size : n_train if b == last_batch else (b + 1) * size]
             batch_loss = self._step(epoch, b, idx)
             epoch_sum += batch_loss * idx.shape[0]
             epoch_count += idx.shape[0]
             if self.bar is not None:
-                self.running = batch_loss if self.running is None else 0.95 * self.running + 0.05 * batch_loss
+                self.running = (
+                    batch_loss if self.running is None else 0.95 * self.running + 0.05 * batch_loss
+                )
                 if self.step % 10 == 0 or b == last_batch:
                     self.bar.set_postfix(epoch=epoch, loss=f"{self.running:.4g}", refresh=False)
                     self.bar.update(self.step - self.bar.n)
@@ -640,7 +630,9 @@ class _Trainer:
         finally:
             self._restore(live)
         if self.bar is not None:
-            self.bar.set_postfix(epoch=epoch, loss=f"{self.running:.4g}", val=f"{v:.4g}", refresh=False)
+            self.bar.set_postfix(
+                epoch=epoch, loss=f"{self.running:.4g}", val=f"{v:.4g}", refresh=False
+            )
         if self.config.patience is not None and self.since_best >= self.config.patience:
             self.stopped_early = True
 
@@ -654,7 +646,7 @@ class _Trainer:
         with torch.no_grad(), torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.val_seed)
             for i in range(0, self.num_val, size):
-                batch = self.val_data[i:i + size]
+                batch = self.val_data[i : i + size]
                 value = float(self.val_loss_fn(batch))
                 if not math.isfinite(value):
                     raise self._nonfinite_validation(epoch, value, i, batch)
@@ -662,27 +654,34 @@ class _Trainer:
         self.module.train()
         return total / self.num_val
 
-    def _nonfinite_validation(self, epoch: int, value: float, start: int,
-                              batch: torch.Tensor) -> NonFiniteLossError:
+    def _nonfinite_validation(
+        self, epoch: int, value: float, start: int, batch: torch.Tensor
+    ) -> NonFiniteLossError:
         """The error for a NaN or infinite validation batch: which rows of ``data`` give it."""
-        rows = self.val_rows[start:start + batch.shape[0]].tolist()
+        rows = self.val_rows[start : start + batch.shape[0]].tolist()
         bad = []
         for j, row in enumerate(rows):  # each example alone (the batch's mean hides which)
             try:
-                if not math.isfinite(float(self.val_loss_fn(batch[j:j + 1]))):
+                if not math.isfinite(float(self.val_loss_fn(batch[j : j + 1]))):
                     bad.append(row)
             except Exception:  # a loss that needs more than one example: name the batch only
                 bad = []
                 break
-        what = f"rows {_rows(bad)} give a non-finite loss on their own" if bad else \
-            "no single row of it does on its own"
+        what = (
+            f"rows {_rows(bad)} give a non-finite loss on their own"
+            if bad
+            else "no single row of it does on its own"
+        )
         diagnose = getattr(self.val_loss_fn, "diagnose", None)
         if diagnose is not None and bad:
             what += f" (row {bad[0]}: {diagnose(batch[rows.index(bad[0])][None])})"
         broken = [name for name, p in self.module.named_parameters() if not torch.isfinite(p).all()]
-        fix = (f"the weights {broken[:5]} are not finite: lower the learning rate (got "
-               f"lr={self.config.lr}) or pass grad_clip=1.0" if broken else
-               "check those examples of data for NaN, inf or extreme values, or remove them")
+        fix = (
+            f"the weights {broken[:5]} are not finite: lower the learning rate (got "
+            f"lr={self.config.lr}) or pass grad_clip=1.0"
+            if broken
+            else "check those examples of data for NaN, inf or extreme values, or remove them"
+        )
         return NonFiniteLossError(
             f"validation loss became {value} at epoch {epoch} (of {self.epochs}) in the batch of "
             f"validation rows {_rows(rows)} (positions along the first axis of data); {what}. "
@@ -700,17 +699,26 @@ class _Trainer:
         if self.group.rank == 0:
             state = {
                 "format": CHECKPOINT_FORMAT,
-                "config": self.config.resume_key(), "seed": self.seed, "world_size": self.group.world,
+                "config": self.config.resume_key(),
+                "seed": self.seed,
+                "world_size": self.group.world,
                 "fingerprint": self.fingerprints,
-                "module": on_cpu(self.module.state_dict()), "optimizer": self.opt.state_dict(),
+                "module": on_cpu(self.module.state_dict()),
+                "optimizer": self.opt.state_dict(),
                 "scheduler": None if self.sched is None else self.sched.state_dict(),
-                "ema": on_cpu(self.ema), "best_state": on_cpu(self.best["state"]),
-                "best_loss": self.best["loss"], "best_epoch": self.best["epoch"],
+                "ema": on_cpu(self.ema),
+                "best_state": on_cpu(self.best["state"]),
+                "best_loss": self.best["loss"],
+                "best_epoch": self.best["epoch"],
                 "since_best": self.since_best,
-                "train_loss": self.train_hist, "val_loss": self.val_hist,
-                "epoch": epoch_done, "step": self.step, "stopped_early": self.stopped_early,
+                "train_loss": self.train_hist,
+                "val_loss": self.val_hist,
+                "epoch": epoch_done,
+                "step": self.step,
+                "stopped_early": self.stopped_early,
                 "initial_loss": self.initial_loss,
-                "order_generator": self.order_gen.get_state(), "rng": rngs,
+                "order_generator": self.order_gen.get_state(),
+                "rng": rngs,
             }
             write_atomic(Path(checkpoint), lambda tmp: torch.save(state, tmp))
         self.group.barrier()
@@ -727,7 +735,12 @@ class _Trainer:
         return TrainRun(
             train_loss=np.asarray(self.train_hist, dtype=np.float64),
             val_loss=np.asarray(self.val_hist, dtype=np.float64),
-            best_epoch=int(best_epoch), seconds=seconds, stopped_early=bool(self.stopped_early),
-            steps=self.step, num_train=self.n_train, num_val=self.num_val,
-            world_size=self.group.world, resumed_from_epoch=self.resumed_from,
+            best_epoch=int(best_epoch),
+            seconds=seconds,
+            stopped_early=bool(self.stopped_early),
+            steps=self.step,
+            num_train=self.n_train,
+            num_val=self.num_val,
+            world_size=self.group.world,
+            resumed_from_epoch=self.resumed_from,
         )

@@ -30,8 +30,7 @@ def check_positive_int(value: Any, name: str, owner: str) -> int:
     """
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(
-            f"{owner}: {name} must be a positive integer; received {value!r}. "
-            f"Pass an int >= 1."
+            f"{owner}: {name} must be a positive integer; received {value!r}. Pass an int >= 1."
         )
     return value
 
@@ -39,9 +38,7 @@ def check_positive_int(value: Any, name: str, owner: str) -> int:
 def check_nonnegative_int(value: Any, name: str, owner: str) -> int:
     """Return ``value`` after checking that it is an integer >= 0 (see `check_positive_int`)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(
-            f"{owner}: {name} must be an integer >= 0; received {value!r}."
-        )
+        raise ValueError(f"{owner}: {name} must be an integer >= 0; received {value!r}.")
     return value
 
 

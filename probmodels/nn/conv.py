@@ -83,7 +83,12 @@ def conv_output_size(
         padded input.
     """
     owner = "conv_output_size"
-    for name, value in (("size", size), ("kernel_size", kernel_size), ("stride", stride), ("dilation", dilation)):
+    for name, value in (
+        ("size", size),
+        ("kernel_size", kernel_size),
+        ("stride", stride),
+        ("dilation", dilation),
+    ):
         check_positive_int(value, name, owner)
     check_nonnegative_int(padding, "padding", owner)
     span = dilation * (kernel_size - 1) + 1
@@ -130,7 +135,12 @@ def transpose_conv_output_size(
     14
     """
     owner = "transpose_conv_output_size"
-    for name, value in (("size", size), ("kernel_size", kernel_size), ("stride", stride), ("dilation", dilation)):
+    for name, value in (
+        ("size", size),
+        ("kernel_size", kernel_size),
+        ("stride", stride),
+        ("dilation", dilation),
+    ):
         check_positive_int(value, name, owner)
     check_nonnegative_int(padding, "padding", owner)
     check_nonnegative_int(output_padding, "output_padding", owner)
@@ -169,7 +179,9 @@ class UpsampleBlock(nn.Module):
     and `UNet`.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, mode: UpsampleMode = "transpose") -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, *, mode: UpsampleMode = "transpose"
+    ) -> None:
         super().__init__()
         owner = "UpsampleBlock"
         check_positive_int(in_channels, "in_channels", owner)
@@ -177,7 +189,9 @@ class UpsampleBlock(nn.Module):
         self.mode = check_option(mode, "upsample mode", UPSAMPLE_MODES, owner)
         self.up: nn.Module
         if mode == "transpose":
-            self.up = nn.ConvTranspose2d(in_channels, out_channels, kernel_size=4, stride=2, padding=1)
+            self.up = nn.ConvTranspose2d(
+                in_channels, out_channels, kernel_size=4, stride=2, padding=1
+            )
         else:
             align = None if mode == "nearest" else False
             self.up = nn.Sequential(
@@ -216,7 +230,9 @@ def _check_reachable(height: int, width: int, n_stages: int, owner: str, what: s
     )
 
 
-def _flatten_batch(x: torch.Tensor, event_shape: tuple[int, ...], owner: str) -> tuple[torch.Size, torch.Tensor]:
+def _flatten_batch(
+    x: torch.Tensor, event_shape: tuple[int, ...], owner: str
+) -> tuple[torch.Size, torch.Tensor]:
     """Check ``x.shape == batch_shape + event_shape`` and return (batch_shape, x as (N,) + event_shape)."""
     k = len(event_shape)
     if x.dim() < k or tuple(x.shape[x.dim() - k :]) != event_shape:
@@ -363,7 +379,9 @@ class ConvDecoder(nn.Module):
         _check_reachable(h, w, n, owner, "double")
         self.start_shape = (self.channels[0], h // 2**n, w // 2**n)
         self.project = nn.Sequential(
-            nn.Linear(self.in_features, self.channels[0] * self.start_shape[1] * self.start_shape[2]),
+            nn.Linear(
+                self.in_features, self.channels[0] * self.start_shape[1] * self.start_shape[2]
+            ),
             # (N, channels[0] * H0 * W0) -> (N, channels[0], H0, W0)
             nn.Unflatten(1, self.start_shape),
             make_activation(activation),

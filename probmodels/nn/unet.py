@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -36,7 +36,9 @@ from probmodels.nn.norm import make_norm
 __all__ = ["SinusoidalTimeEmbedding", "TimeMLP", "UNet"]
 
 
-def _broadcast_t(t: torch.Tensor | int | float, x: torch.Tensor, batch_shape: torch.Size, owner: str) -> torch.Tensor:
+def _broadcast_t(
+    t: torch.Tensor | int | float, x: torch.Tensor, batch_shape: torch.Size, owner: str
+) -> torch.Tensor:
     """Return the timesteps ``t`` broadcast to ``batch_shape``, on ``x``'s device and in its dtype.
 
     The cast makes the embedding come out in the network's dtype (float64 networks
@@ -164,8 +166,13 @@ class TimeMLP(nn.Module):
         e = self.time_embed(t)
         return [proj(e) for proj in self.time_proj]
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor | None = None, *,
-                features: list[torch.Tensor] | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor | None = None,
+        *,
+        features: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """Predict the noise: ``batch_shape + (D,)`` from ``x`` and timesteps ``t``, or from
         precomputed :meth:`time_features` (rows that broadcast against the batch)."""
         if x.dim() < 1 or x.shape[-1] != self.data_dim:
@@ -180,7 +187,8 @@ class TimeMLP(nn.Module):
         for layer, feature in zip(self.layers, features):
             if feature.dim() == 1:
                 # one row shared by the batch (a sampler's step) joins the bias: one pass fewer
-                h = self.act(nn.functional.linear(h, layer.weight, layer.bias + feature))
+                lin = cast(nn.Linear, layer)
+                h = self.act(nn.functional.linear(h, lin.weight, lin.bias + feature))
             else:
                 h = self.act(layer(h) + feature)
         return self.out(h)
@@ -207,7 +215,11 @@ class _ResBlock(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1)
         self.act = make_activation(activation)
-        self.skip = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
+        self.skip = (
+            nn.Conv2d(in_channels, out_channels, 1)
+            if in_channels != out_channels
+            else nn.Identity()
+        )
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         h = self.conv1(self.act(self.norm1(x)))
@@ -289,12 +301,18 @@ class UNet(nn.Module):
         check_positive_int(num_groups, "num_groups", owner)
         check_option(upsample, "upsample", UPSAMPLE_MODES, owner)
         p = check_dropout(dropout, owner)
-        if isinstance(channel_mults, (str, bytes)) or not isinstance(channel_mults, Sequence) or not channel_mults:
+        if (
+            isinstance(channel_mults, (str, bytes))
+            or not isinstance(channel_mults, Sequence)
+            or not channel_mults
+        ):
             raise ValueError(
                 f"{owner}: channel_mults must be a non-empty sequence of positive ints, one per "
                 f"level, such as (1, 2); received {channel_mults!r}."
             )
-        mults = [check_positive_int(m, f"channel_mults[{i}]", owner) for i, m in enumerate(channel_mults)]
+        mults = [
+            check_positive_int(m, f"channel_mults[{i}]", owner) for i, m in enumerate(channel_mults)
+        ]
         widths = [base_channels * m for m in mults]
         bad = [c for c in widths if c % num_groups != 0]
         if bad:
@@ -303,8 +321,16 @@ class UNet(nn.Module):
                 f"base_channels * channel_mults = {widths} (GroupNorm needs equal groups); "
                 f"{bad} are not divisible. Change num_groups or base_channels."
             )
-        self.out_channels = in_channels if out_channels is None else check_positive_int(out_channels, "out_channels", owner)
-        time_dim = 4 * base_channels if time_dim is None else check_positive_int(time_dim, "time_dim", owner)
+        self.out_channels = (
+            in_channels
+            if out_channels is None
+            else check_positive_int(out_channels, "out_channels", owner)
+        )
+        time_dim = (
+            4 * base_channels
+            if time_dim is None
+            else check_positive_int(time_dim, "time_dim", owner)
+        )
         self.channel_mults = tuple(mults)
         block: dict[str, Any] = dict(num_groups=num_groups, activation=activation, dropout=p)
 

@@ -27,17 +27,17 @@ from __future__ import annotations
 
 from probmodels.report import ar, ddpm, gmm, vae
 from probmodels.report._base import (
-                                     Figure,
-                                     ReportFn,
-                                     ReportOptions,
-                                     ReportSection,
-                                     SectionFolder,
-                                     Verdict,
-                                     fit_verdict,
-                                     markdown_table,
-                                     save_figure,
-                                     summary_markdown,
-                                     write_figures,
+    Figure,
+    ReportFn,
+    ReportOptions,
+    ReportSection,
+    SectionFolder,
+    Verdict,
+    fit_verdict,
+    markdown_table,
+    save_figure,
+    summary_markdown,
+    write_figures,
 )
 from probmodels.report._html import markdown_to_html, render_page
 from probmodels.report.page import PAGES, FitPage, fit_section, write_index

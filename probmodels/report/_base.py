@@ -17,8 +17,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Figure", "ReportFn", "ReportOptions", "ReportSection", "SectionFolder", "Verdict",
-           "fit_verdict", "markdown_table", "save_figure", "summary_markdown", "write_figures"]
+__all__ = [
+    "Figure",
+    "ReportFn",
+    "ReportOptions",
+    "ReportSection",
+    "SectionFolder",
+    "Verdict",
+    "fit_verdict",
+    "markdown_table",
+    "save_figure",
+    "summary_markdown",
+    "write_figures",
+]
 
 #: dots per inch of every demo PNG: an 8 x 4 inch figure is 880 x 440 pixels,
 #: sharp on screen and about 30-80 kB (the whole report stays a few MB)
@@ -120,8 +131,9 @@ def markdown_table(frame: pd.DataFrame, *, digits: int = 3) -> str:
     return "\n".join(lines)
 
 
-def save_figure(plot: Callable, path: Path, *, figsize=(8.0, 4.0),
-                grid: tuple[int, int] | None = None) -> None:
+def save_figure(
+    plot: Callable, path: Path, *, figsize=(8.0, 4.0), grid: tuple[int, int] | None = None
+) -> None:
     """Draw ``plot(ax)`` on a figure rendered by the Agg canvas and save it as PNG.
 
     The figure is built without pyplot, so no global figure manager holds it
@@ -194,8 +206,9 @@ def write_figures(folder: SectionFolder, figures: Sequence[Figure]) -> str:
     """
     blocks = []
     for figure in figures:
-        save_figure(figure.draw, folder.path(figure.filename), figsize=figure.figsize,
-                    grid=figure.grid)
+        save_figure(
+            figure.draw, folder.path(figure.filename), figsize=figure.figsize, grid=figure.grid
+        )
         blocks.append(f"![{figure.caption}]({folder.name}/{figure.filename})\n`{figure.code}`")
     return "\n\n".join(blocks)
 
@@ -220,10 +233,14 @@ def summary_markdown(fit: Any, *, max_rows: int = 60, digits: int = 3) -> str:
     """
     table = fit.summary()
     if isinstance(table.index, pd.MultiIndex):  # (series, parameter) of a many-series fit
-        table = table.set_axis(pd.Index([", ".join(map(str, k)) for k in table.index],
-                                        name=", ".join(str(n) for n in table.index.names)))
+        table = table.set_axis(
+            pd.Index(
+                [", ".join(map(str, k)) for k in table.index],
+                name=", ".join(str(n) for n in table.index.names),
+            )
+        )
     shown = table.iloc[:max_rows]
-    note = (f" (the first {max_rows} of {len(table)} rows)" if len(table) > max_rows else "")
+    note = f" (the first {max_rows} of {len(table)} rows)" if len(table) > max_rows else ""
     return f"Summary, `fit.summary()`{note}:\n\n{markdown_table(shown, digits=digits)}"
 
 
@@ -272,19 +289,24 @@ def _loss_checks(losses: np.ndarray) -> tuple[list[str], list[str]]:
     if losses.size == 0:
         return [], ["The fit has no loss history to judge its training by."]
     if not np.isfinite(losses).all():
-        return [], [f"Loss check: {int((~np.isfinite(losses)).sum())} of {losses.size} epochs "
-                    f"have a non-finite loss; lower the learning rate."]
+        return [], [
+            f"Loss check: {int((~np.isfinite(losses)).sum())} of {losses.size} epochs "
+            f"have a non-finite loss; lower the learning rate."
+        ]
     if losses.size < MIN_EPOCHS:
-        return [], [f"Loss check: {losses.size} epochs are too few to tell whether the loss "
-                    f"has settled (at least {MIN_EPOCHS}); train longer."]
+        return [], [
+            f"Loss check: {losses.size} epochs are too few to tell whether the loss "
+            f"has settled (at least {MIN_EPOCHS}); train longer."
+        ]
     q = losses.size // 4
-    before, last = losses[-2 * q:-q].mean(), losses[-q:].mean()
+    before, last = losses[-2 * q : -q].mean(), losses[-q:].mean()
     drop = (before - last) / max(abs(before), 1e-300)
-    words = (f"the mean loss of the last {q} epochs is {drop:.1%} below that of the {q} "
-             f"before")
+    words = f"the mean loss of the last {q} epochs is {drop:.1%} below that of the {q} before"
     if drop > LOSS_SETTLED:
-        return [], [f"Loss check: {words} (more than {LOSS_SETTLED:.0%}): still improving, "
-                    f"train longer (more steps or epochs)."]
+        return [], [
+            f"Loss check: {words} (more than {LOSS_SETTLED:.0%}): still improving, "
+            f"train longer (more steps or epochs)."
+        ]
     return [f"loss settled: {words} (at most {LOSS_SETTLED:.0%})"], []
 
 
@@ -325,39 +347,52 @@ def fit_verdict(fit: Any) -> Verdict:
 
     def number(key: str) -> float | None:
         value = d.get(key)
-        return float(value) if isinstance(value, (int, float, np.number)) and np.isfinite(value) else None
+        return (
+            float(value)
+            if isinstance(value, (int, float, np.number)) and np.isfinite(value)
+            else None
+        )
 
     if (rhat := number("max_rhat")) is not None and rhat <= diag.RHAT_THRESHOLD:
         passed.append(f"all R-hat < {diag.RHAT_THRESHOLD} (largest {rhat:.3f})")
     chains = int(d.get("num_chains", 1) or 1)
     least = pipeline._ESS_PER_CHAIN * chains
     if (ess := number("min_ess")) is not None and ess >= least:
-        passed.append(f"bulk and tail ESS > {least} ({pipeline._ESS_PER_CHAIN} per chain; "
-                      f"smallest {ess:.0f})")
+        passed.append(
+            f"bulk and tail ESS > {least} ({pipeline._ESS_PER_CHAIN} per chain; smallest {ess:.0f})"
+        )
     if "divergences" in d and not d["divergences"]:
         passed.append("no divergent transitions")
     if (bfmi := number("min_bfmi")) is not None and bfmi >= pipeline._BFMI_THRESHOLD:
         passed.append(f"E-BFMI >= {pipeline._BFMI_THRESHOLD} (lowest {bfmi:.2f})")
     if (khat := number("khat")) is not None and khat <= diag.KHAT_THRESHOLD:
         quality = "excellent" if khat < 0.5 else "usable"
-        passed.append(f"PSIS k-hat {khat:.2f} <= {diag.KHAT_THRESHOLD} ({quality}: below 0.5 "
-                      f"excellent, 0.5-0.7 usable)")
+        passed.append(
+            f"PSIS k-hat {khat:.2f} <= {diag.KHAT_THRESHOLD} ({quality}: below 0.5 "
+            f"excellent, 0.5-0.7 usable)"
+        )
     # the Gibbs chain of an AR fit with missing values: checked as fit_many's flagged() does
     if (rhat := number("gibbs_max_rhat")) is not None:
         if rhat > diag.RHAT_THRESHOLD:
-            problems.append(f"Gibbs R-hat check: R-hat up to {rhat:.3f} > {diag.RHAT_THRESHOLD} in "
-                            f"the chain over the missing values; draw more (num_samples).")
+            problems.append(
+                f"Gibbs R-hat check: R-hat up to {rhat:.3f} > {diag.RHAT_THRESHOLD} in "
+                f"the chain over the missing values; draw more (num_samples)."
+            )
         else:
             passed.append(f"Gibbs R-hat < {diag.RHAT_THRESHOLD} (largest {rhat:.3f})")
     if (ess := number("gibbs_min_ess")) is not None:
         if ess < MIN_ESS:
-            problems.append(f"Gibbs ESS check: bulk ESS down to {ess:.0f} < {MIN_ESS} in the chain "
-                            f"over the missing values; draw more (num_samples).")
+            problems.append(
+                f"Gibbs ESS check: bulk ESS down to {ess:.0f} < {MIN_ESS} in the chain "
+                f"over the missing values; draw more (num_samples)."
+            )
         else:
             passed.append(f"Gibbs ESS >= {MIN_ESS} (smallest {ess:.0f})")
     if d.get("converged") is False:
-        problems.append(f"SVI check: the optimiser ran all {d.get('num_steps')} steps without "
-                        f"meeting its convergence tolerance; raise num_steps.")
+        problems.append(
+            f"SVI check: the optimiser ran all {d.get('num_steps')} steps without "
+            f"meeting its convergence tolerance; raise num_steps."
+        )
     elif d.get("converged") is True and fit.method == "svi":
         passed.append(f"SVI converged in {d.get('num_steps')} steps")
     if not fit.draws:

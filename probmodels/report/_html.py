@@ -69,7 +69,12 @@ def _inline(text: str) -> str:
             pieces.append(f"<code>{html.escape(part, quote=False)}</code>")
             continue
         part = html.escape(part, quote=False)
-        part = _IMAGE.sub(lambda m: f'<img src="{m[2].replace(chr(34), "%22")}" alt="{m[1].replace(chr(34), "&quot;")}">', part)
+        part = _IMAGE.sub(
+            lambda m: (
+                f'<img src="{m[2].replace(chr(34), "%22")}" alt="{m[1].replace(chr(34), "&quot;")}">'
+            ),
+            part,
+        )
         part = _LINK.sub(lambda m: f'<a href="{m[2]}">{m[1]}</a>', part)
         pieces.append(_BOLD.sub(r"<strong>\1</strong>", part))
     return "".join(pieces)
@@ -82,8 +87,9 @@ def _cells(line: str) -> list[str]:
 def _table(lines: list[str]) -> str:
     header, body = _cells(lines[0]), [_cells(line) for line in lines[2:]]
     head = "".join(f"<th>{_inline(c)}</th>" for c in header)
-    rows = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>\n"
-                   for row in body)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>\n" for row in body
+    )
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{rows}</tbody>\n</table>"
 
 
@@ -92,8 +98,10 @@ def _paragraph(lines: list[str]) -> str:
     code = lines[1].strip() if len(lines) == 2 else ""
     if first and (len(lines) == 1 or (code.startswith("`") and code.endswith("`"))):
         caption = _inline(first[1]) + (f"<br>{_inline(code)}" if code else "")
-        return (f'<figure><img src="{html.escape(first[2])}" alt="{html.escape(first[1])}">'
-                f"<figcaption>{caption}</figcaption></figure>")
+        return (
+            f'<figure><img src="{html.escape(first[2])}" alt="{html.escape(first[1])}">'
+            f"<figcaption>{caption}</figcaption></figure>"
+        )
     joined = " ".join(lines)
     if not _IMAGE.sub("", joined).strip():
         return "".join(_paragraph([m[0]]) for m in _IMAGE.finditer(joined))
@@ -126,7 +134,7 @@ def markdown_to_html(text: str) -> str:
             j = i + 1
             while j < len(lines) and not lines[j].strip().startswith("```"):
                 j += 1
-            code = "\n".join(lines[i + 1:j])
+            code = "\n".join(lines[i + 1 : j])
             out.append(f"<pre><code>{html.escape(code, quote=False)}</code></pre>")
             i = j + 1
         elif stripped.startswith("#"):
@@ -142,8 +150,10 @@ def markdown_to_html(text: str) -> str:
             i = j
         elif stripped.startswith("- "):
             items: list[str] = []
-            while i < len(lines) and (lines[i].strip().startswith("- ")
-                                      or (items and lines[i].startswith("  ") and lines[i].strip())):
+            while i < len(lines) and (
+                lines[i].strip().startswith("- ")
+                or (items and lines[i].startswith("  ") and lines[i].strip())
+            ):
                 if lines[i].strip().startswith("- "):
                     items.append(lines[i].strip()[2:])
                 else:
@@ -160,8 +170,11 @@ def markdown_to_html(text: str) -> str:
             i = j
         else:
             j = i
-            while j < len(lines) and lines[j].strip() and not lines[j].strip().startswith(
-                    ("#", "|", "- ", ">", "```")):
+            while (
+                j < len(lines)
+                and lines[j].strip()
+                and not lines[j].strip().startswith(("#", "|", "- ", ">", "```"))
+            ):
                 j += 1
             out.append(_paragraph(lines[i:j]))
             i = j
@@ -187,10 +200,13 @@ def render_page(title: str, intro: str, sections: Sequence[tuple[str, str]]) -> 
     """
     parts = []
     for k, (heading, body) in enumerate(sections, 1):
-        parts.append(f'<section id="section-{k}">\n<h2>{_inline(heading)}</h2>\n'
-                     f"{markdown_to_html(body)}\n</section>")
-    toc = "".join(f'<li><a href="#section-{k}">{_inline(h)}</a></li>'
-                  for k, (h, _) in enumerate(sections, 1))
+        parts.append(
+            f'<section id="section-{k}">\n<h2>{_inline(heading)}</h2>\n'
+            f"{markdown_to_html(body)}\n</section>"
+        )
+    toc = "".join(
+        f'<li><a href="#section-{k}">{_inline(h)}</a></li>' for k, (h, _) in enumerate(sections, 1)
+    )
     nav = f"<nav><ul>{toc}</ul></nav>" if len(sections) > 1 else ""
     joined = "\n".join(parts)
     return f"""<!DOCTYPE html>

@@ -72,10 +72,15 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
     stationary = fit.stationarity_probability()
     forecast = fit.forecast(20)
     forecast.to_csv(folder.path("forecast.csv"))
-    shown_figures = [Figure("order_comparison.png", "PSIS-LOO of each order (± 1 se), the chosen "
-                            "order starred", "plots.plot_order_comparison(comparison)",
-                            lambda ax: plots.plot_order_comparison(comparison, ax=ax),
-                            figsize=(6.0, 3.5))]
+    shown_figures = [
+        Figure(
+            "order_comparison.png",
+            "PSIS-LOO of each order (± 1 se), the chosen order starred",
+            "plots.plot_order_comparison(comparison)",
+            lambda ax: plots.plot_order_comparison(comparison, ax=ax),
+            figsize=(6.0, 3.5),
+        )
+    ]
     comparison_figure = write_figures(folder, shown_figures)
     fit_figures = write_figures(folder, figures(fit))
 
@@ -87,9 +92,10 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
     netcdf_line = (
         "- ArviZ data (posterior, posterior_predictive, log_likelihood, observed_data):\n"
         "  [ar/posterior.nc](ar/posterior.nc), read with `probmodels.export.load_netcdf`.\n"
-        if options.netcdf else
-        "- ArviZ data: `probmodels.load(\"ar/fit.npz\").to_arviz()` (or `probmodels demo --netcdf`\n"
-        "  to write it as `ar/posterior.nc`).\n")
+        if options.netcdf
+        else '- ArviZ data: `probmodels.load("ar/fit.npz").to_arviz()` (or `probmodels demo --netcdf`\n'
+        "  to write it as `ar/posterior.nc`).\n"
+    )
     quick = " --quick" if options.quick else ""
     text = f"""\
 Data: yearly mean sunspot numbers {first}–{last} ({len(y)} values),
@@ -145,13 +151,20 @@ def _fit_description(fit) -> str:
     khat = d.get("khat", float("nan"))
     trust = f"PSIS k-hat {khat:.2f} (below 0.5 excellent, 0.5–0.7 usable, above 0.7 unreliable)"
     if fit.method == "exact":
-        text = ("the default exact method (sigma drawn from its marginal posterior on an "
-                "adaptive grid, then (mu, phi) from their conjugate Gaussian given sigma)")
-        return text + (f", importance-corrected for the non-Gaussian priors, {trust}"
-                       if d.get("importance") else "")
+        text = (
+            "the default exact method (sigma drawn from its marginal posterior on an "
+            "adaptive grid, then (mu, phi) from their conjugate Gaussian given sigma)"
+        )
+        return text + (
+            f", importance-corrected for the non-Gaussian priors, {trust}"
+            if d.get("importance")
+            else ""
+        )
     if fit.method == "svi":
-        return (f"SVI with the `{d.get('guide')}` guide, {d.get('num_steps')} steps "
-                f"(converged: {d.get('converged')}), {trust}")
+        return (
+            f"SVI with the `{d.get('guide')}` guide, {d.get('num_steps')} steps "
+            f"(converged: {d.get('converged')}), {trust}"
+        )
     return f"method `{fit.method}`"
 
 
@@ -171,12 +184,19 @@ def describe(fit: Any) -> str:
     data = fit.data
     index = data.index
     missing = 0 if fit.missing_index is None else len(fit.missing_index)
-    names = "one series" if data.univariate else (
-        f"{data.num_series} series ({', '.join(map(str, data.columns[:8]))}"
-        f"{', ...' if data.num_series > 8 else ''})")
-    return (f"Data: {names} of {data.num_steps} steps, {index[0]}–{index[-1]}"
-            f"{f', {missing} missing values modelled' if missing else ''}; the first "
-            f"{fit.hold_back} steps are conditioned on, the rest modelled.")
+    names = (
+        "one series"
+        if data.univariate
+        else (
+            f"{data.num_series} series ({', '.join(map(str, data.columns[:8]))}"
+            f"{', ...' if data.num_series > 8 else ''})"
+        )
+    )
+    return (
+        f"Data: {names} of {data.num_steps} steps, {index[0]}–{index[-1]}"
+        f"{f', {missing} missing values modelled' if missing else ''}; the first "
+        f"{fit.hold_back} steps are conditioned on, the rest modelled."
+    )
 
 
 def figures(fit: Any) -> list[Figure]:
@@ -200,31 +220,55 @@ def figures(fit: Any) -> list[Figure]:
     s = 0 if series is None else list(data.columns).index(series)
     history = min(100, data.num_steps)
     shown = [
-        Figure("forecast.png", "Forecast fan chart: posterior predictive mean with 50/80/95% "
-               "bands over the observed series",
-               f"fit.plot_forecast(20, history={history}{', ' + arg if arg else ''})",
-               lambda ax: fit.plot_forecast(20, history=history, series=series, ax=ax)),
-        Figure("residuals.png", "Residual diagnostics: one-step residuals, their ACF with "
-               "±1.96/√n bands, normal QQ, PIT of one-step-ahead predictive draws",
-               f"fit.plot_residual_diagnostics({arg})",
-               lambda axes: fit.plot_residual_diagnostics(series=series, axes=axes),
-               figsize=(9.0, 6.5), grid=(2, 2)),
+        Figure(
+            "forecast.png",
+            "Forecast fan chart: posterior predictive mean with 50/80/95% "
+            "bands over the observed series",
+            f"fit.plot_forecast(20, history={history}{', ' + arg if arg else ''})",
+            lambda ax: fit.plot_forecast(20, history=history, series=series, ax=ax),
+        ),
+        Figure(
+            "residuals.png",
+            "Residual diagnostics: one-step residuals, their ACF with "
+            "±1.96/√n bands, normal QQ, PIT of one-step-ahead predictive draws",
+            f"fit.plot_residual_diagnostics({arg})",
+            lambda axes: fit.plot_residual_diagnostics(series=series, axes=axes),
+            figsize=(9.0, 6.5),
+            grid=(2, 2),
+        ),
     ]
     if fit.order == 2:
-        shown.append(Figure("stationarity.png", "Stationarity triangle of (phi1, phi2) with the "
-                            "posterior draws", f"fit.plot_stationarity({arg})",
-                            lambda ax: fit.plot_stationarity(series=series, ax=ax),
-                            figsize=(5.5, 4.5)))
+        shown.append(
+            Figure(
+                "stationarity.png",
+                "Stationarity triangle of (phi1, phi2) with the posterior draws",
+                f"fit.plot_stationarity({arg})",
+                lambda ax: fit.plot_stationarity(series=series, ax=ax),
+                figsize=(5.5, 4.5),
+            )
+        )
     phi = fit.draws["phi"][:, :, s]  # (chain, draw, lag)
     draws = {f"phi[{k + 1}]": phi[..., k] for k in range(phi.shape[-1])}
-    shown.append(Figure("phi_intervals.png", "Posterior median and 90% interval of each "
-                        "coefficient", "plots.plot_posterior_intervals({f'phi[{k}]': "
-                        f"fit.draws['phi'][:, :, {s}, k - 1] for k in range(1, {fit.order + 1})}})",
-                        lambda ax: plots.plot_posterior_intervals(draws, ax=ax),
-                        figsize=(6.0, 0.45 * len(draws) + 1.2)))
+    shown.append(
+        Figure(
+            "phi_intervals.png",
+            "Posterior median and 90% interval of each coefficient",
+            "plots.plot_posterior_intervals({f'phi[{k}]': "
+            f"fit.draws['phi'][:, :, {s}, k - 1] for k in range(1, {fit.order + 1})}})",
+            lambda ax: plots.plot_posterior_intervals(draws, ax=ax),
+            figsize=(6.0, 0.45 * len(draws) + 1.2),
+        )
+    )
     if len(fit.losses):
-        shown.append(Figure("loss.png", "SVI loss (negative ELBO) per step", "fit.plot_loss()",
-                            lambda ax: fit.plot_loss(ax=ax), figsize=(6.0, 3.5)))
+        shown.append(
+            Figure(
+                "loss.png",
+                "SVI loss (negative ELBO) per step",
+                "fit.plot_loss()",
+                lambda ax: fit.plot_loss(ax=ax),
+                figsize=(6.0, 3.5),
+            )
+        )
     return shown
 
 
@@ -243,10 +287,12 @@ def describe_many(fit: Any) -> str:
     """
     skipped = len(fit.skipped)
     first = fit.unique_ids[0] if fit.unique_ids else None
-    return (f"Data: {len(fit.series)} series fitted ({skipped} skipped, see `fit.skipped`), "
-            f"{fit.num_samples} draws each. The figures are those of the first series, "
-            f"{first!r}, fitted again alone with the same seed (`fit.fit_one({first!r})`, "
-            f"the draws the summary summarises).")
+    return (
+        f"Data: {len(fit.series)} series fitted ({skipped} skipped, see `fit.skipped`), "
+        f"{fit.num_samples} draws each. The figures are those of the first series, "
+        f"{first!r}, fitted again alone with the same seed (`fit.fit_one({first!r})`, "
+        f"the draws the summary summarises)."
+    )
 
 
 def figures_many(fit: Any) -> list[Figure]:
@@ -267,8 +313,15 @@ def figures_many(fit: Any) -> list[Figure]:
         return []
     uid = fit.unique_ids[0]
     one = fit.fit_one(uid)
-    return [replace(f, code=f"fit.fit_one({uid!r}).{f.code[len('fit.'):]}"
-                    if f.code.startswith("fit.") else f.code) for f in figures(one)]
+    return [
+        replace(
+            f,
+            code=f"fit.fit_one({uid!r}).{f.code[len('fit.') :]}"
+            if f.code.startswith("fit.")
+            else f.code,
+        )
+        for f in figures(one)
+    ]
 
 
 def verdict_many(fit: Any) -> Verdict:
@@ -286,12 +339,19 @@ def verdict_many(fit: Any) -> Verdict:
         first 20) with its reason.
     """
     flagged = fit.flagged()
-    checks = ("every series: PSIS k-hat <= 0.7, Gibbs R-hat <= 1.01 and ESS >= 400 of Gibbs "
-              "chains and importance weights")
+    checks = (
+        "every series: PSIS k-hat <= 0.7, Gibbs R-hat <= 1.01 and ESS >= 400 of Gibbs "
+        "chains and importance weights"
+    )
     if flagged.empty:
         return Verdict(ok=True, passed=(f"{len(fit.series)} series, {checks}",), problems=())
-    rows = [f"series {uid!r}: {reason}." for uid, reason in
-            flagged[["unique_id", "reason"]].itertuples(index=False)][:20]
+    rows = [
+        f"series {uid!r}: {reason}."
+        for uid, reason in flagged[["unique_id", "reason"]].itertuples(index=False)
+    ][:20]
     more = f" ({len(flagged) - 20} more: `fit.flagged()`)" if len(flagged) > 20 else ""
-    return Verdict(ok=False, passed=(), problems=(f"{len(flagged)} of {len(fit.series)} series "
-                                                  f"are flagged{more}:", *rows))
+    return Verdict(
+        ok=False,
+        passed=(),
+        problems=(f"{len(flagged)} of {len(fit.series)} series are flagged{more}:", *rows),
+    )

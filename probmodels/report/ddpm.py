@@ -44,11 +44,16 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
     sample_seconds = time.perf_counter() - start
     mmd = mmd2(samples, held_out)
     mmd_ddim = mmd2(fit.sample(2000, steps=50, seed=seed), held_out)
-    ev = fit.evaluate(held_out[:200 if options.quick else 2000], seed=seed)
+    ev = fit.evaluate(held_out[: 200 if options.quick else 2000], seed=seed)
     metrics = {
-        "train_seconds": fit.diagnostics["seconds"], "train_steps": fit.diagnostics["steps"],
-        "sample_seconds_2000_T1000": sample_seconds, "mmd2_ancestral": mmd, "mmd2_ddim_50": mmd_ddim,
-        "nll_nats": ev.nats, "nll_nats_se": ev.nats_se, "bits_per_dim": ev.bits_per_dim,
+        "train_seconds": fit.diagnostics["seconds"],
+        "train_steps": fit.diagnostics["steps"],
+        "sample_seconds_2000_T1000": sample_seconds,
+        "mmd2_ancestral": mmd,
+        "mmd2_ddim_50": mmd_ddim,
+        "nll_nats": ev.nats,
+        "nll_nats_se": ev.nats_se,
+        "bits_per_dim": ev.bits_per_dim,
         "bits_per_dim_se": ev.bits_per_dim_se,
     }
     folder.path("metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -58,7 +63,7 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
     markdown = f"""\
 Data: two moons (noise 0.05), standardised per coordinate, 8,000 training and
 2,000 held-out points; `fit = pm.DDPM(data_shape=(2,)).fit(x_train, seed={seed})`
-({fit.diagnostics['steps']} steps, {fit.diagnostics['seconds']:.1f} s, T = 1000, L_simple, EMA).
+({fit.diagnostics["steps"]} steps, {fit.diagnostics["seconds"]:.1f} s, T = 1000, L_simple, EMA).
 Numbers: [ddpm/metrics.json](ddpm/metrics.json).
 
 | metric | value |
@@ -101,10 +106,12 @@ def describe(fit: Any) -> str:
     """
     ddpm = fit.ddpm
     shape = " x ".join(map(str, ddpm.data_shape))
-    return (f"Data: examples of shape {shape}, a chain of T = {ddpm.timesteps} steps. The "
-            f"training data is not stored in the fit, so the samples are drawn alone and the "
-            f"bits/dim per timestep (which needs data) is left out; "
-            f"`fit.plot_bits_per_timestep(x)` draws it for data `x`.")
+    return (
+        f"Data: examples of shape {shape}, a chain of T = {ddpm.timesteps} steps. The "
+        f"training data is not stored in the fit, so the samples are drawn alone and the "
+        f"bits/dim per timestep (which needs data) is left out; "
+        f"`fit.plot_bits_per_timestep(x)` draws it for data `x`."
+    )
 
 
 def figures(fit: Any, data=None, evaluation=None) -> list[Figure]:
@@ -129,22 +136,39 @@ def figures(fit: Any, data=None, evaluation=None) -> list[Figure]:
     n = 2000 if vectors else 64
     over = ", data=data" if data is not None and vectors else ""
     shown = [
-        Figure("samples.png", f"{n} samples" + (" (blue) over the data (grey)" if over else ""),
-               f"fit.plot_samples({n}, seed={fit.seed}{over})",
-               lambda ax: fit.plot_samples(n, seed=fit.seed, data=data if over else None, ax=ax),
-               figsize=(5.0, 5.0)),
-        Figure("trajectory.png", "The reverse process from x_T (left) to x_0 (right)",
-               f"fit.plot_trajectory({500 if vectors else 8}, seed={fit.seed})",
-               lambda ax: fit.plot_trajectory(500 if vectors else 8, seed=fit.seed, ax=ax),
-               figsize=(12.0, 2.8)),
+        Figure(
+            "samples.png",
+            f"{n} samples" + (" (blue) over the data (grey)" if over else ""),
+            f"fit.plot_samples({n}, seed={fit.seed}{over})",
+            lambda ax: fit.plot_samples(n, seed=fit.seed, data=data if over else None, ax=ax),
+            figsize=(5.0, 5.0),
+        ),
+        Figure(
+            "trajectory.png",
+            "The reverse process from x_T (left) to x_0 (right)",
+            f"fit.plot_trajectory({500 if vectors else 8}, seed={fit.seed})",
+            lambda ax: fit.plot_trajectory(500 if vectors else 8, seed=fit.seed, ax=ax),
+            figsize=(12.0, 2.8),
+        ),
     ]
     if evaluation is not None:
-        shown.append(Figure("bits_per_timestep.png", "Each timestep's term of the bound in "
-                            "bits/dim; they add up to the bits/dim above",
-                            "fit.plot_bits_per_timestep(data)",
-                            lambda ax: fit.plot_bits_per_timestep(evaluation=evaluation, ax=ax),
-                            figsize=(7.0, 3.5)))
+        shown.append(
+            Figure(
+                "bits_per_timestep.png",
+                "Each timestep's term of the bound in bits/dim; they add up to the bits/dim above",
+                "fit.plot_bits_per_timestep(data)",
+                lambda ax: fit.plot_bits_per_timestep(evaluation=evaluation, ax=ax),
+                figsize=(7.0, 3.5),
+            )
+        )
     if len(fit.losses):
-        shown.append(Figure("loss.png", "Training loss per epoch with its running mean",
-                            "fit.plot_loss()", lambda ax: fit.plot_loss(ax=ax), figsize=(6.0, 3.5)))
+        shown.append(
+            Figure(
+                "loss.png",
+                "Training loss per epoch with its running mean",
+                "fit.plot_loss()",
+                lambda ax: fit.plot_loss(ax=ax),
+                figsize=(6.0, 3.5),
+            )
+        )
     return shown

@@ -27,8 +27,18 @@ from probmodels.report._base import (
 __all__ = ["describe", "figures", "section"]
 
 #: the columns of the comparison table shown in index.md (all are in the CSV)
-_SHOWN = ("rank", "elpd_loo", "p_loo", "elpd_diff", "se", "dse", "warning", "khat", "max_pareto_k",
-          "bic")
+_SHOWN = (
+    "rank",
+    "elpd_loo",
+    "p_loo",
+    "elpd_diff",
+    "se",
+    "dse",
+    "warning",
+    "khat",
+    "max_pareto_k",
+    "bic",
+)
 
 
 def section(out_dir: Path, options: ReportOptions) -> ReportSection:
@@ -60,10 +70,18 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
         export.save_netcdf(fit.to_arviz(), folder.path("posterior.nc"))
     fit.save(folder.path("fit.npz"))
     fit.summary().to_csv(folder.path("summary.csv"))
-    comparison_figure = write_figures(folder, [Figure(
-        "component_comparison.png", "PSIS-LOO of each K (± 1 se), the chosen K starred",
-        "plots.plot_component_comparison(comparison)",
-        lambda ax: plots.plot_component_comparison(comparison, ax=ax), figsize=(6.0, 3.5))])
+    comparison_figure = write_figures(
+        folder,
+        [
+            Figure(
+                "component_comparison.png",
+                "PSIS-LOO of each K (± 1 se), the chosen K starred",
+                "plots.plot_component_comparison(comparison)",
+                lambda ax: plots.plot_component_comparison(comparison, ax=ax),
+                figsize=(6.0, 3.5),
+            )
+        ],
+    )
     fit_figures = write_figures(folder, figures(fit))
     sizes = np.bincount(fit.predict(), minlength=K)
     d = fit.diagnostics
@@ -73,9 +91,10 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
     netcdf_line = (
         "- ArviZ data (posterior, posterior_predictive, log_likelihood, observed_data):\n"
         "  [gmm/posterior.nc](gmm/posterior.nc), read with `probmodels.export.load_netcdf`.\n"
-        if options.netcdf else
-        "- ArviZ data: `probmodels.load(\"gmm/fit.npz\").to_arviz()` (or `probmodels demo --netcdf`\n"
-        "  to write it as `gmm/posterior.nc`).\n")
+        if options.netcdf
+        else '- ArviZ data: `probmodels.load("gmm/fit.npz").to_arviz()` (or `probmodels demo --netcdf`\n'
+        "  to write it as `gmm/posterior.nc`).\n"
+    )
     quick = " --quick" if options.quick else ""
     text = f"""\
 Data: Old Faithful, {len(x)} eruptions (duration and waiting time, minutes),
@@ -140,8 +159,10 @@ def describe(fit: Any) -> str:
     n, f = fit.data.shape
     names = ", ".join(map(str, fit.feature_names)) if fit.feature_names else f"{f} features"
     weights = "" if fit.sample_weight is None else ", weighted"
-    return (f"Data: {n} points of {f} feature(s) ({names}){weights}; a mixture of "
-            f"{fit.n_components} Gaussian components ({fit.gmm.covariance} covariance).")
+    return (
+        f"Data: {n} points of {f} feature(s) ({names}){weights}; a mixture of "
+        f"{fit.n_components} Gaussian components ({fit.gmm.covariance} covariance)."
+    )
 
 
 def figures(fit: Any) -> list[Figure]:
@@ -164,21 +185,41 @@ def figures(fit: Any) -> list[Figure]:
     shown = []
     if len(names) >= 2:
         shown += [
-            Figure("clusters.png", "Points coloured by their most probable component, with each "
-                   "component's mean and covariance ellipses", "fit.plot_clusters()",
-                   lambda ax: fit.plot_clusters(ax=ax), figsize=size),
-            Figure("responsibilities.png", "Responsibility map: p(z = k | x) over the data's "
-                   "range, in the component colours", "fit.plot_responsibilities(grid_size=60)",
-                   lambda ax: fit.plot_responsibilities(ax=ax, grid_size=60), figsize=size),
+            Figure(
+                "clusters.png",
+                "Points coloured by their most probable component, with each "
+                "component's mean and covariance ellipses",
+                "fit.plot_clusters()",
+                lambda ax: fit.plot_clusters(ax=ax),
+                figsize=size,
+            ),
+            Figure(
+                "responsibilities.png",
+                "Responsibility map: p(z = k | x) over the data's range, in the component colours",
+                "fit.plot_responsibilities(grid_size=60)",
+                lambda ax: fit.plot_responsibilities(ax=ax, grid_size=60),
+                figsize=size,
+            ),
         ]
     for k, name in enumerate(names[:4]):
         label = name if fit.named_features else k
-        shown.append(Figure(
-            f"density_{re.sub(r'[^A-Za-z0-9_-]+', '_', str(name)) if fit.named_features else k}.png",
-            f"Histogram of {name}, the posterior-mean mixture density and its weighted components",
-            f"fit.plot_density(feature={label!r})",
-            lambda ax, label=label: fit.plot_density(ax=ax, feature=label), figsize=size))
+        shown.append(
+            Figure(
+                f"density_{re.sub(r'[^A-Za-z0-9_-]+', '_', str(name)) if fit.named_features else k}.png",
+                f"Histogram of {name}, the posterior-mean mixture density and its weighted components",
+                f"fit.plot_density(feature={label!r})",
+                lambda ax, label=label: fit.plot_density(ax=ax, feature=label),
+                figsize=size,
+            )
+        )
     if len(fit.losses):
-        shown.append(Figure("loss.png", "SVI loss (negative ELBO) per step", "fit.plot_loss()",
-                            lambda ax: fit.plot_loss(ax=ax), figsize=(6.0, 3.5)))
+        shown.append(
+            Figure(
+                "loss.png",
+                "SVI loss (negative ELBO) per step",
+                "fit.plot_loss()",
+                lambda ax: fit.plot_loss(ax=ax),
+                figsize=(6.0, 3.5),
+            )
+        )
     return shown

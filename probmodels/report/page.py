@@ -64,8 +64,9 @@ class FitPage:
 #: The page of each model's fits, by the ``model_name`` its result class registers.
 PAGES: dict[str, FitPage] = {
     "BayesianAR": FitPage("ar", "Bayesian AR(p)", ar.describe, ar.figures),
-    "BayesianAR.fit_many": FitPage("ar", "Bayesian AR(p) of many series", ar.describe_many,
-                                   ar.figures_many, ar.verdict_many),
+    "BayesianAR.fit_many": FitPage(
+        "ar", "Bayesian AR(p) of many series", ar.describe_many, ar.figures_many, ar.verdict_many
+    ),
     "GaussianMixture": FitPage("gmm", "Gaussian mixture", gmm.describe, gmm.figures),
     "VAE": FitPage("vae", "VAE", vae.describe, vae.figures),
     "DDPM": FitPage("ddpm", "DDPM", ddpm.describe, ddpm.figures),
@@ -85,8 +86,10 @@ def versions() -> str:
 
     import probmodels
 
-    return (f"probmodels {probmodels.__version__}, torch {torch.__version__}, pyro "
-            f"{pyro.__version__}, arviz {importlib.metadata.version('arviz')}.")
+    return (
+        f"probmodels {probmodels.__version__}, torch {torch.__version__}, pyro "
+        f"{pyro.__version__}, arviz {importlib.metadata.version('arviz')}."
+    )
 
 
 def fit_section(fit: Any, out_dir: Path, *, source: str, command: str) -> ReportSection:
@@ -115,8 +118,10 @@ def fit_section(fit: Any, out_dir: Path, *, source: str, command: str) -> Report
     """
     page = PAGES.get(type(fit).model_name)
     if page is None:
-        raise ValueError(f"no report page for fits of model {type(fit).model_name!r}; pages "
-                         f"exist for {sorted(PAGES)}.")
+        raise ValueError(
+            f"no report page for fits of model {type(fit).model_name!r}; pages "
+            f"exist for {sorted(PAGES)}."
+        )
     folder = SectionFolder(out_dir, page.folder)
     figures = write_figures(folder, page.figures(fit))
     text = f"""\
@@ -138,8 +143,9 @@ Each figure is drawn by the call under it; all of them, and this page, again:
 
 {figures}
 """
-    return ReportSection(title=f"{page.title}: {Path(source).name}", markdown=text,
-                         files=folder.files)
+    return ReportSection(
+        title=f"{page.title}: {Path(source).name}", markdown=text, files=folder.files
+    )
 
 
 def write_index(root: Path, title: str, intro: str, sections: Sequence[ReportSection]) -> Path:

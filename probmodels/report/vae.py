@@ -59,16 +59,24 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
     train = fit.evaluate(x_train, num_samples=num_samples)
     d = fit.diagnostics
     table = pd.DataFrame(
-        {"ELBO (nats)": [train["elbo"], test["elbo"]],
-         f"log-likelihood, IWAE {test['num_samples']} draws (nats)":
-             [train["log_likelihood"], test["log_likelihood"]],
-         "images": [len(x_train), len(x_test)]},
-        index=pd.Index(["train (first 1,500)", "test (last 297)"], name="split"))
+        {
+            "ELBO (nats)": [train["elbo"], test["elbo"]],
+            f"log-likelihood, IWAE {test['num_samples']} draws (nats)": [
+                train["log_likelihood"],
+                test["log_likelihood"],
+            ],
+            "images": [len(x_train), len(x_test)],
+        },
+        index=pd.Index(["train (first 1,500)", "test (last 297)"], name="split"),
+    )
     table.to_csv(folder.path("metrics.csv"))
     fit.save(folder.path("fit.npz"))
     fit_figures = write_figures(folder, figures(fit, x_test, labels[1500:]))
-    loss = ("`TraceMeanField_ELBO` (Pyro's `Trace_ELBO` with the Gaussian KL in closed form)"
-            if fit.vae.analytic_kl else "`Trace_ELBO`")
+    loss = (
+        "`TraceMeanField_ELBO` (Pyro's `Trace_ELBO` with the Gaussian KL in closed form)"
+        if fit.vae.analytic_kl
+        else "`Trace_ELBO`"
+    )
     quick = " --quick" if options.quick else ""
     text = f"""\
 Data: `probmodels.datasets.load_digits()`, binarized (pixel >= 8 of 16 is 1); the
@@ -95,7 +103,9 @@ Each figure is drawn by the call under it, with `fit = probmodels.load("vae/fit.
 
 The fit: [vae/fit.npz](vae/fit.npz), read with `probmodels.load`.
 """
-    return ReportSection(title="VAE: binarized hand-written digits", markdown=text, files=folder.files)
+    return ReportSection(
+        title="VAE: binarized hand-written digits", markdown=text, files=folder.files
+    )
 
 
 def describe(fit: Any) -> str:
@@ -113,11 +123,13 @@ def describe(fit: Any) -> str:
     """
     vae = fit.vae
     shape = " x ".join(map(str, vae.input_shape))
-    return (f"Data: examples of shape {shape} with a {vae.likelihood} likelihood, encoded in "
-            f"{vae.latent_dim} latent dimensions. The training data is not stored in the fit, so "
-            f"the figures that need examples (reconstructions, latent scatter, interpolation) "
-            f"are left out; `fit.plot_reconstructions(x)` and `fit.plot_latent(x, labels)` "
-            f"draw them for examples `x`.")
+    return (
+        f"Data: examples of shape {shape} with a {vae.likelihood} likelihood, encoded in "
+        f"{vae.latent_dim} latent dimensions. The training data is not stored in the fit, so "
+        f"the figures that need examples (reconstructions, latent scatter, interpolation) "
+        f"are left out; `fit.plot_reconstructions(x)` and `fit.plot_latent(x, labels)` "
+        f"draw them for examples `x`."
+    )
 
 
 def figures(fit: Any, x=None, labels=None) -> list[Figure]:
@@ -145,31 +157,60 @@ def figures(fit: Any, x=None, labels=None) -> list[Figure]:
     images = len(fit.vae.input_shape) == 3
     if images and x is not None:
         x = np.asarray(x)
-        shown.append(Figure("reconstructions.png", "Examples (top) and their reconstructions "
-                            "E[x | z = mu(x)] (bottom)", "fit.plot_reconstructions(x, n=12)",
-                            lambda ax: fit.plot_reconstructions(x, n=12, ax=ax), figsize=(7.0, 1.8)))
+        shown.append(
+            Figure(
+                "reconstructions.png",
+                "Examples (top) and their reconstructions E[x | z = mu(x)] (bottom)",
+                "fit.plot_reconstructions(x, n=12)",
+                lambda ax: fit.plot_reconstructions(x, n=12, ax=ax),
+                figsize=(7.0, 1.8),
+            )
+        )
     if images:
-        shown.append(Figure("samples.png", "64 samples E[x | z], z ~ N(0, I)",
-                            f"fit.plot_samples(64, seed={fit.seed})",
-                            lambda ax: fit.plot_samples(64, seed=fit.seed, ax=ax), figsize=(5.0, 5.0)))
+        shown.append(
+            Figure(
+                "samples.png",
+                "64 samples E[x | z], z ~ N(0, I)",
+                f"fit.plot_samples(64, seed={fit.seed})",
+                lambda ax: fit.plot_samples(64, seed=fit.seed, ax=ax),
+                figsize=(5.0, 5.0),
+            )
+        )
     if x is not None:
-        shown.append(Figure("latent.png", "Posterior means of the examples in the latent space, "
-                            "coloured by label (first two principal components when K > 2)",
-                            "fit.plot_latent(x, labels)" if labels is not None else "fit.plot_latent(x)",
-                            lambda ax: fit.plot_latent(x, labels, ax=ax), figsize=(5.5, 4.5)))
+        shown.append(
+            Figure(
+                "latent.png",
+                "Posterior means of the examples in the latent space, "
+                "coloured by label (first two principal components when K > 2)",
+                "fit.plot_latent(x, labels)" if labels is not None else "fit.plot_latent(x)",
+                lambda ax: fit.plot_latent(x, labels, ax=ax),
+                figsize=(5.5, 4.5),
+            )
+        )
     if images and x is not None and len(x) > 1:
         i, j = 0, 1
         if labels is not None:
             labels = np.asarray(labels)
             others = np.flatnonzero(labels != labels[0])
             j = int(others[0]) if others.size else 1
-        shown.append(Figure("interpolation.png", f"Decoded means along the line in z from "
-                            f"example {i} to example {j}",
-                            f"fit.plot_interpolation(x[{i}], x[{j}], steps=10)",
-                            lambda ax: fit.plot_interpolation(x[i], x[j], steps=10, ax=ax),
-                            figsize=(7.0, 1.4)))
+        shown.append(
+            Figure(
+                "interpolation.png",
+                f"Decoded means along the line in z from example {i} to example {j}",
+                f"fit.plot_interpolation(x[{i}], x[{j}], steps=10)",
+                lambda ax: fit.plot_interpolation(x[i], x[j], steps=10, ax=ax),
+                figsize=(7.0, 1.4),
+            )
+        )
     if len(fit.losses):
-        shown.append(Figure("loss.png", "Training loss per epoch (negative ELBO per example) "
-                            "with its running mean, and the validation loss", "fit.plot_loss()",
-                            lambda ax: fit.plot_loss(ax=ax), figsize=(6.0, 3.5)))
+        shown.append(
+            Figure(
+                "loss.png",
+                "Training loss per epoch (negative ELBO per example) "
+                "with its running mean, and the validation loss",
+                "fit.plot_loss()",
+                lambda ax: fit.plot_loss(ax=ax),
+                figsize=(6.0, 3.5),
+            )
+        )
     return shown

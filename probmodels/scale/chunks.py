@@ -35,7 +35,7 @@ def draw_slices(num_draws: int, numbers_per_draw: int) -> list[slice]:
 def chunked(items: Sequence[T], size: int) -> list[list[T]]:
     """``items`` in consecutive chunks of ``size`` (the last one shorter)."""
     size = check_int(size, "chunk_size", minimum=1)
-    return [list(items[i:i + size]) for i in range(0, len(items), size)]
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 def _check_client(client: Any) -> None:
@@ -47,8 +47,14 @@ def _check_client(client: Any) -> None:
         )
 
 
-def map_chunks(func: Callable[[Any], Any], chunks: Sequence[Any], *, client: Any = None,
-               progress: bool = False, description: str = "chunks") -> Iterator[Any]:
+def map_chunks(
+    func: Callable[[Any], Any],
+    chunks: Sequence[Any],
+    *,
+    client: Any = None,
+    progress: bool = False,
+    description: str = "chunks",
+) -> Iterator[Any]:
     """``func(chunk)`` for each chunk, in order: here one after another (``client=None``),
     or mapped on a Dask cluster (``client.map``), gathered as they finish and yielded in
     chunk order."""

@@ -47,8 +47,10 @@ def _one(uid, ds: pd.Series, y: pd.Series, min_observed: int, what: str, reason:
     numeric = pd.to_numeric(y, errors="coerce")
     bad = numeric.isna() & y.notna()
     if bad.any():
-        raise _Bad(f"y is not numeric (e.g. {y[bad].iloc[0]!r} at ds={ds[bad].iloc[0]!r}); "
-                   f"convert it with pd.to_numeric")
+        raise _Bad(
+            f"y is not numeric (e.g. {y[bad].iloc[0]!r} at ds={ds[bad].iloc[0]!r}); "
+            f"convert it with pd.to_numeric"
+        )
     values = numeric.to_numpy(dtype=np.float64, na_value=np.nan)
     if np.isinf(values).any():
         raise _Bad("y has infinite values; drop them or set them to NaN (missing)")
@@ -64,8 +66,10 @@ def _one(uid, ds: pd.Series, y: pd.Series, min_observed: int, what: str, reason:
                 raise TypeError(f"mixed types {sorted(k.__name__ for k in kinds)}")
         order = np.argsort(index.to_numpy(), kind="stable")
     except TypeError as exc:
-        raise _Bad(f"ds cannot be sorted ({exc}); give every row a ds of one type, e.g. "
-                   f"pd.to_datetime(df.ds)") from None
+        raise _Bad(
+            f"ds cannot be sorted ({exc}); give every row a ds of one type, e.g. "
+            f"pd.to_datetime(df.ds)"
+        ) from None
     index, values = index[order], values[order]
     if index.hasnans:
         raise _Bad("ds has missing labels (NaN or NaT); drop those rows")
@@ -76,7 +80,7 @@ def _one(uid, ds: pd.Series, y: pd.Series, min_observed: int, what: str, reason:
     if not observed.any():
         raise _Bad("y is missing everywhere (all NaN)")
     rows = np.flatnonzero(observed)
-    index, values = index[rows[0]:rows[-1] + 1], values[rows[0]:rows[-1] + 1]
+    index, values = index[rows[0] : rows[-1] + 1], values[rows[0] : rows[-1] + 1]
     if len(index) > 1:
         try:
             full = regular_index(index, what)
@@ -87,10 +91,14 @@ def _one(uid, ds: pd.Series, y: pd.Series, min_observed: int, what: str, reason:
             index = full
     n_obs = int((~np.isnan(values)).sum())
     if n_obs < min_observed:
-        raise _Bad(f"{n_obs} observed values, fewer than the {min_observed} the model needs"
-                   f"{reason and f' ({reason})'}")
+        raise _Bad(
+            f"{n_obs} observed values, fewer than the {min_observed} the model needs"
+            f"{reason and f' ({reason})'}"
+        )
     if np.nanmax(values) == np.nanmin(values):
-        raise _Bad(f"y is constant ({np.nanmax(values):g} throughout); a time-series model needs variation")
+        raise _Bad(
+            f"y is constant ({np.nanmax(values):g} throughout); a time-series model needs variation"
+        )
     return LongSeries(uid, index, np.ascontiguousarray(values))
 
 
@@ -118,7 +126,11 @@ def _groups(df: pd.DataFrame, id_col: str, time_col: str, target_col: str, min_o
         return
     codes, uniques = pd.factorize(df[id_col], sort=False, use_na_sentinel=False)
     order = np.lexsort((key, codes))
-    sorted_codes, k, v = codes[order], key[order], y.to_numpy(dtype=np.float64, na_value=np.nan)[order]
+    sorted_codes, k, v = (
+        codes[order],
+        key[order],
+        y.to_numpy(dtype=np.float64, na_value=np.nan)[order],
+    )
     cuts = np.flatnonzero(np.diff(sorted_codes)) + 1
     starts, ends = np.concatenate([[0], cuts]), np.concatenate([cuts, [len(order)]])
     index = pd.Index(ds)
@@ -130,17 +142,30 @@ def _groups(df: pd.DataFrame, id_col: str, time_col: str, target_col: str, min_o
             first, last = int(observed.argmax()), int(b - a - observed[::-1].argmax())
             kv, vv = kv[first:last], vv[first:last]
         steps = np.diff(kv)
-        if (observed.all() and vv.size >= max(min_observed, 2) and steps[0] > 0
-                and (steps == steps[0]).all() and np.isfinite(vv).all() and vv.max() > vv.min()
-                and not (isinstance(uid, float) and np.isnan(uid))):
+        if (
+            observed.all()
+            and vv.size >= max(min_observed, 2)
+            and steps[0] > 0
+            and (steps == steps[0]).all()
+            and np.isfinite(vv).all()
+            and vv.max() > vv.min()
+            and not (isinstance(uid, float) and np.isnan(uid))
+        ):
             yield uid, LongSeries(uid, index[order[a:b]], np.ascontiguousarray(vv))
         else:
             yield uid, df.iloc[np.sort(order[a:b])]
 
 
-def split_long(df: Any, *, id_col: str = "unique_id", time_col: str = "ds", target_col: str = "y",
-               min_observed: int = 2, reason: str = "", errors: Errors = "raise"
-               ) -> tuple[list[LongSeries], pd.DataFrame]:
+def split_long(
+    df: Any,
+    *,
+    id_col: str = "unique_id",
+    time_col: str = "ds",
+    target_col: str = "y",
+    min_observed: int = 2,
+    reason: str = "",
+    errors: Errors = "raise",
+) -> tuple[list[LongSeries], pd.DataFrame]:
     """Split a long table into checked series (see the module docstring).
 
     Returns
@@ -183,8 +208,9 @@ def split_long(df: Any, *, id_col: str = "unique_id", time_col: str = "ds", targ
                 continue
             if pd.isna(uid):
                 raise _Bad("the unique_id itself is missing (NaN); give those rows an id")
-            series.append(_one(uid, item[time_col], item[target_col], min_observed,
-                               f"series {uid!r}", reason))
+            series.append(
+                _one(uid, item[time_col], item[target_col], min_observed, f"series {uid!r}", reason)
+            )
         except _Bad as exc:
             bad.append((uid, str(exc)))
     skipped = pd.DataFrame(bad, columns=["unique_id", "reason"])
@@ -196,5 +222,7 @@ def split_long(df: Any, *, id_col: str = "unique_id", time_col: str = "ds", targ
             f"errors='skip' to fit the other series and report the skipped ones."
         )
     if not series:
-        raise ValueError(f"no series left to fit: every one has a problem, e.g. {bad[0][0]!r}: {bad[0][1]}.")
+        raise ValueError(
+            f"no series left to fit: every one has a problem, e.g. {bad[0][0]!r}: {bad[0][1]}."
+        )
     return series, skipped

@@ -11,7 +11,7 @@ import torch
 from probmodels.infer import ModelTarget, NUTSConfig, run_nuts
 from probmodels.infer.nuts import STAT_NAMES
 from probmodels.models.ar.design import design
-from probmodels.models.ar.model import ar_model
+from probmodels.models.ar.sites import ar_model
 
 F64 = torch.float64
 

@@ -18,7 +18,7 @@ from probmodels._reference import agreement
 from probmodels.infer import limit_threads
 from probmodels.models.ar import ARFit, compare_orders, lag_matrix
 from probmodels.models.ar.design import design as _design
-from probmodels.models.ar.model import conjugate_guide as _conjugate_guide
+from probmodels.models.ar.sites import conjugate_guide as _conjugate_guide
 
 ARK_PRIORS = {"mu": dist.Normal(0.0, 10.0), "phi": dist.Normal(0.0, 10.0), "sigma": dist.HalfCauchy(2.5)}
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -53,10 +54,16 @@ class OrderComparison:
         return plot_order_comparison(self, ax=ax)
 
 
-def compare_orders(data, orders: Sequence[int] = range(1, 11), *,
-                   priors: Mapping[str, Any] | None = None, method: Method = "exact",
-                   seed: int | None = None, progress: bool | None = False,
-                   **options) -> OrderComparison:
+def compare_orders(
+    data,
+    orders: Sequence[int] = range(1, 11),
+    *,
+    priors: Mapping[str, Any] | None = None,
+    method: Method = "exact",
+    seed: int | None = None,
+    progress: bool | None = False,
+    **options,
+) -> OrderComparison:
     """Fit AR(p) for each order and compare them by PSIS-LOO.
 
     Every order conditions on the first ``max(orders)`` values (``hold_back``),
@@ -68,10 +75,16 @@ def compare_orders(data, orders: Sequence[int] = range(1, 11), *,
         raise ValueError("orders is empty; pass e.g. orders=range(1, 6).")
     hold_back = orders[-1]
     seed = resolve_seed(seed)
-    fits = {p: BayesianAR(p, priors=priors, hold_back=hold_back).fit(
-        data, method=method, seed=seed, progress=progress, **options) for p in orders}
+    fits = {
+        p: BayesianAR(p, priors=priors, hold_back=hold_back).fit(
+            data, method=method, seed=seed, progress=progress, **options
+        )
+        for p in orders
+    }
     names = {p: f"AR({p})" for p in orders}
-    table, best, reason = compare_fits({names[p]: fit for p, fit in fits.items()},
-                                       {names[p]: p for p in orders})
-    return OrderComparison(table=table, fits=fits, best=int(best[3:-1]), reason=reason,
-                           hold_back=hold_back)
+    table, best, reason = compare_fits(
+        {names[p]: fit for p, fit in fits.items()}, {names[p]: p for p in orders}
+    )
+    return OrderComparison(
+        table=table, fits=fits, best=int(best[3:-1]), reason=reason, hold_back=hold_back
+    )

@@ -13,16 +13,26 @@ Jacobian, and a Gaussian prior on ``(mu, phi)`` becomes the Gaussian prior of
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pyro.distributions as dist
-from pyro.distributions.torch_distribution import ExpandedDistribution
 import torch
+from pyro.distributions.torch_distribution import ExpandedDistribution
 
-__all__ = ["DTYPE", "Design", "centred_prior", "completed", "design", "gaussian_prior", "lag_matrix",
-           "recurse", "stationary"]
+__all__ = [
+    "DTYPE",
+    "Design",
+    "centred_prior",
+    "completed",
+    "design",
+    "gaussian_prior",
+    "lag_matrix",
+    "recurse",
+    "stationary",
+]
 
 DTYPE = torch.float64
 
@@ -54,13 +64,13 @@ class Design:
     """Everything the methods need from one data set (float64; torch tensors share
     memory with the numpy views the exact method reads)."""
 
-    y: torch.Tensor        # (T, S) the whole series
-    target: torch.Tensor   # (n, S) modelled values y[h:]
-    X: torch.Tensor        # (n, S, p) lag matrix
-    center: torch.Tensor   # (S,) c: the mean of each series
-    ZtZ: torch.Tensor      # (S, k, k) with the centred Z = [1, X - c], k = p + 1
-    Zty: torch.Tensor      # (S, k): Z'(y - c)
-    yy: torch.Tensor       # (S,): sum of (y - c)^2 over the modelled steps
+    y: torch.Tensor  # (T, S) the whole series
+    target: torch.Tensor  # (n, S) modelled values y[h:]
+    X: torch.Tensor  # (n, S, p) lag matrix
+    center: torch.Tensor  # (S,) c: the mean of each series
+    ZtZ: torch.Tensor  # (S, k, k) with the centred Z = [1, X - c], k = p + 1
+    Zty: torch.Tensor  # (S, k): Z'(y - c)
+    yy: torch.Tensor  # (S,): sum of (y - c)^2 over the modelled steps
     hold_back: int
     #: flat positions in y.reshape(-1) of the missing values that enter a modelled step
     #: (t >= hold_back - order), in time-major order; None for complete data. y holds
@@ -112,15 +122,16 @@ def completed(d: Design, y_missing: torch.Tensor, order: int):
         raise ValueError("completed() needs a design with missing values (d.missing is None)")
     batch = y_missing.shape[:-1]
     flat = d.y.reshape(T * S).expand(batch + (T * S,))
-    y = flat.scatter(-1, d.missing.expand(batch + d.missing.shape), y_missing).reshape(batch + (T, S))
+    y = flat.scatter(-1, d.missing.expand(batch + d.missing.shape), y_missing).reshape(
+        batch + (T, S)
+    )
     h = d.hold_back
-    X = torch.stack([y[..., h - 1 - i: T - 1 - i, :] for i in range(order)], dim=-1)
+    X = torch.stack([y[..., h - 1 - i : T - 1 - i, :] for i in range(order)], dim=-1)
     return y, X, y[..., h:, :]
 
 
 def _normal_base(d) -> Any:
-    while isinstance(d, (torch.distributions.Independent,
-                         ExpandedDistribution)):
+    while isinstance(d, (torch.distributions.Independent, ExpandedDistribution)):
         d = d.base_dist
     return d
 
@@ -151,9 +162,11 @@ def gaussian_prior(priors: Mapping[str, Any], num_series: int, order: int):
         return None
     # the batch shapes accepted for phi: (), (p,), (S, p), (S, 1); an event (p,) comes from .to_event
     loc = np.broadcast_to(base.loc.detach().numpy(), np.broadcast_shapes(base.loc.shape, (S, p)))
-    scale = np.broadcast_to(base.scale.detach().numpy(), np.broadcast_shapes(base.scale.shape, (S, p)))
+    scale = np.broadcast_to(
+        base.scale.detach().numpy(), np.broadcast_shapes(base.scale.shape, (S, p))
+    )
     mean[:, 1:] = loc
-    precision[:, np.arange(1, p + 1), np.arange(1, p + 1)] = scale ** -2.0
+    precision[:, np.arange(1, p + 1), np.arange(1, p + 1)] = scale**-2.0
     return mean, precision
 
 
@@ -175,7 +188,9 @@ def centred_prior(center: np.ndarray, mean: np.ndarray, precision: np.ndarray):
     return P0, info0
 
 
-def recurse(mu: torch.Tensor, phi: torch.Tensor, u: torch.Tensor, init: torch.Tensor) -> torch.Tensor:
+def recurse(
+    mu: torch.Tensor, phi: torch.Tensor, u: torch.Tensor, init: torch.Tensor
+) -> torch.Tensor:
     """Run the AR recursion forward from ``init``.
 
     With ``B`` the same leading batch shape for every argument: mu ``B + (S,)``,
@@ -210,5 +225,5 @@ def stationary(phi: np.ndarray) -> np.ndarray:
         ok &= np.abs(kappa) < 1.0
         if k > 1:
             denom = np.where(ok, 1.0 - kappa * kappa, 1.0)[..., None]
-            a = (a[..., : k - 1] + kappa[..., None] * a[..., k - 2::-1]) / denom
+            a = (a[..., : k - 1] + kappa[..., None] * a[..., k - 2 :: -1]) / denom
     return ok

@@ -44,8 +44,15 @@ import numpy as np
 
 from probmodels.models.ar.design import centred_prior
 
-__all__ = ["Conjugate", "conjugate", "draw_beta", "draw_on_grid", "log_marginal", "sample_sigma",
-           "sigma_grid"]
+__all__ = [
+    "Conjugate",
+    "conjugate",
+    "draw_beta",
+    "draw_on_grid",
+    "log_marginal",
+    "sample_sigma",
+    "sigma_grid",
+]
 
 #: coarse offsets in log sigma around the least-squares value
 _COARSE = np.linspace(-10.0, 10.0, 201)
@@ -84,8 +91,15 @@ class Conjugate:
     center: np.ndarray
 
 
-def conjugate(ZtZ: np.ndarray, Zty: np.ndarray, yy: np.ndarray, n: np.ndarray, center: np.ndarray,
-              prior_mean: np.ndarray, prior_precision: np.ndarray) -> Conjugate:
+def conjugate(
+    ZtZ: np.ndarray,
+    Zty: np.ndarray,
+    yy: np.ndarray,
+    n: np.ndarray,
+    center: np.ndarray,
+    prior_mean: np.ndarray,
+    prior_precision: np.ndarray,
+) -> Conjugate:
     r"""Prepare the exact posterior of ``S`` series.
 
     Parameters
@@ -101,15 +115,19 @@ def conjugate(ZtZ: np.ndarray, Zty: np.ndarray, yy: np.ndarray, n: np.ndarray, c
         The Gaussian prior of :math:`\beta = (\mu, \phi)` in the original coordinates.
     """
     P0, info0 = centred_prior(center, prior_mean, prior_precision)
-    R = np.swapaxes(np.linalg.cholesky(ZtZ + P0), -1, -2)              # B = R' R, R upper
+    R = np.swapaxes(np.linalg.cholesky(ZtZ + P0), -1, -2)  # B = R' R, R upper
     Rinv = np.linalg.inv(R)
     F = np.swapaxes(Rinv, -1, -2) @ ZtZ @ Rinv
     f, U = np.linalg.eigh(0.5 * (F + np.swapaxes(F, -1, -2)))
     Ut_RinvT = np.swapaxes(U, -1, -2) @ np.swapaxes(Rinv, -1, -2)
     return Conjugate(
-        n=np.asarray(n, dtype=np.float64), yy=yy, f=np.clip(f, 0.0, 1.0),
-        h1=(Ut_RinvT @ Zty[..., None])[..., 0], h0=(Ut_RinvT @ info0[..., None])[..., 0],
-        W=Rinv @ U, center=center,
+        n=np.asarray(n, dtype=np.float64),
+        yy=yy,
+        f=np.clip(f, 0.0, 1.0),
+        h1=(Ut_RinvT @ Zty[..., None])[..., 0],
+        h0=(Ut_RinvT @ info0[..., None])[..., 0],
+        W=Rinv @ U,
+        center=center,
     )
 
 
@@ -121,15 +139,20 @@ def _precisions(conj: Conjugate, s2: np.ndarray) -> np.ndarray:
 def log_marginal(conj: Conjugate, sigma: np.ndarray) -> np.ndarray:
     r""":math:`\log p(y \mid \sigma)` with :math:`\beta` integrated out, up to a constant
     that does not depend on sigma; ``sigma`` ``(S, G)``."""
-    s2 = np.square(sigma)[..., None]                                    # (S, G, 1)
-    a = _precisions(conj, s2)                                           # (S, G, k)
+    s2 = np.square(sigma)[..., None]  # (S, G, 1)
+    a = _precisions(conj, s2)  # (S, G, k)
     r = conj.h1[:, None, :] / s2 + conj.h0[:, None, :]
     quad = conj.yy[:, None] / s2[..., 0] - (np.square(r) / a).sum(-1)
     return -conj.n[:, None] * np.log(sigma) - 0.5 * quad - 0.5 * np.log(a).sum(-1)
 
 
-def sigma_grid(log_post: Callable[[np.ndarray], np.ndarray], sigma_hat: np.ndarray,
-               points: int = _FINE, *, with_density: bool = False):
+def sigma_grid(
+    log_post: Callable[[np.ndarray], np.ndarray],
+    sigma_hat: np.ndarray,
+    points: int = _FINE,
+    *,
+    with_density: bool = False,
+):
     """The adaptive grid of ``u = log sigma`` of each series, ``(S, points)``.
 
     The density of ``u`` (``log_post`` plus the Jacobian ``u``) is located on a coarse
@@ -140,7 +163,7 @@ def sigma_grid(log_post: Callable[[np.ndarray], np.ndarray], sigma_hat: np.ndarr
     narrowed to a bounded support and must be evaluated again).
     """
     S = sigma_hat.shape[0]
-    u = np.log(sigma_hat)[:, None] + _COARSE[None, :]                   # (S, 201)
+    u = np.log(sigma_hat)[:, None] + _COARSE[None, :]  # (S, 201)
     f = log_post(np.exp(u)) + u
     if not np.isfinite(f.max(1)).all():
         bad = int(np.flatnonzero(~np.isfinite(f.max(1)))[0])
@@ -154,7 +177,7 @@ def sigma_grid(log_post: Callable[[np.ndarray], np.ndarray], sigma_hat: np.ndarr
     rows = np.arange(S)
     lo, hi = u[rows, first], u[rows, last]
     t = np.linspace(0.0, 1.0, points)
-    grid = lo[:, None] + (hi - lo)[:, None] * t[None, :]                 # (S, G)
+    grid = lo[:, None] + (hi - lo)[:, None] * t[None, :]  # (S, G)
     g = log_post(np.exp(grid))
     finite = np.isfinite(g)
     if not finite.all():
@@ -191,13 +214,17 @@ def draw_on_grid(grid: np.ndarray, g: np.ndarray, rng, num: int) -> np.ndarray:
     # inverse CDF of the density a + (b - a) x on [0, 1]
     slope = b - a
     with np.errstate(divide="ignore", invalid="ignore"):
-        x = np.where(np.abs(slope) > 1e-12 * np.maximum(a, b),
-                     (np.sqrt(a * a + slope * w * (a + b)) - a) / slope, w)
+        x = np.where(
+            np.abs(slope) > 1e-12 * np.maximum(a, b),
+            (np.sqrt(a * a + slope * w * (a + b)) - a) / slope,
+            w,
+        )
     return np.exp(grid[rows[:, None], cell] + np.clip(x, 0.0, 1.0) * h[:, None])
 
 
-def sample_sigma(log_post: Callable[[np.ndarray], np.ndarray], sigma_hat: np.ndarray,
-                 rng, num: int) -> np.ndarray:
+def sample_sigma(
+    log_post: Callable[[np.ndarray], np.ndarray], sigma_hat: np.ndarray, rng, num: int
+) -> np.ndarray:
     """``num`` exact draws of sigma per series from ``log_post(sigma (S, G)) -> (S, G)``:
     :func:`sigma_grid`, then :func:`draw_on_grid`. Returns ``(S, num)``. ``rng`` is one
     ``numpy.random.Generator`` per series (a list), so that each series' draws depend on
@@ -216,7 +243,7 @@ def draw_beta(conj: Conjugate, sigma: np.ndarray, eps: np.ndarray) -> np.ndarray
     a = _precisions(conj, s2)
     w = (conj.h1[:, None, :] / s2 + conj.h0[:, None, :]) / a + eps / np.sqrt(a)
     # batched matmul, one product per series: a series' draws do not depend on the batch
-    b = w @ np.swapaxes(conj.W, -1, -2)                                  # centred (m, phi)
+    b = w @ np.swapaxes(conj.W, -1, -2)  # centred (m, phi)
     beta = b.copy()
     beta[..., 0] = b[..., 0] + conj.center[:, None] * (1.0 - b[..., 1:].sum(-1))
     return beta

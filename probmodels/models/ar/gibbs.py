@@ -21,7 +21,9 @@ their bulk ESS and split R-hat are reported.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import numpy as np
 from scipy import linalg
@@ -45,22 +47,29 @@ def relevant_missing(y: np.ndarray, order: int, hold_back: int) -> np.ndarray:
 def _stats(y: np.ndarray, order: int, hold_back: int):
     """Centred regression statistics of a complete series: ``(ZtZ (k, k), Zty (k,), yy, n, c)``."""
     T = y.size
-    X = np.stack([y[hold_back - 1 - i: T - 1 - i] for i in range(order)], axis=-1)   # (n, p)
+    X = np.stack([y[hold_back - 1 - i : T - 1 - i] for i in range(order)], axis=-1)  # (n, p)
     target = y[hold_back:]
     c = y.mean()
     Z = np.concatenate([np.ones((target.size, 1)), X - c], axis=1)
     return Z.T @ Z, Z.T @ (target - c), float(np.square(target - c).sum()), target.size, c
 
 
-def _draw_missing(y: np.ndarray, positions: np.ndarray, mu: float, phi: np.ndarray, sigma: float,
-                  hold_back: int, eps: np.ndarray) -> np.ndarray:
+def _draw_missing(
+    y: np.ndarray,
+    positions: np.ndarray,
+    mu: float,
+    phi: np.ndarray,
+    sigma: float,
+    hold_back: int,
+    eps: np.ndarray,
+) -> np.ndarray:
     """One draw of ``y[positions]`` given ``(mu, phi, sigma)`` and the other values of ``y``."""
     p, T, m = phi.size, y.size, positions.size
-    coef = np.concatenate([[1.0], -phi])                      # e_u = sum_k coef[k] y_{u-k} - mu
+    coef = np.concatenate([[1.0], -phi])  # e_u = sum_k coef[k] y_{u-k} - mu
     y0 = y.copy()
     y0[positions] = 0.0
     u = np.arange(hold_back, T)
-    r = y0[u] - mu - sum(phi[i] * y0[u - 1 - i] for i in range(p))   # residuals without y_M
+    r = y0[u] - mu - sum(phi[i] * y0[u - 1 - i] for i in range(p))  # residuals without y_M
     r_full = np.zeros(T + p + 1)
     r_full[u] = r
     valid = np.zeros(T + p + 1, dtype=bool)
@@ -69,13 +78,13 @@ def _draw_missing(y: np.ndarray, positions: np.ndarray, mu: float, phi: np.ndarr
     b = -sum(coef[k] * r_full[positions + k] * valid[positions + k] for k in range(p + 1))
     # banded precision in upper form: ab[p + a - b, b] = Q[a, b] for a <= b <= a + p
     ab = np.zeros((p + 1, m))
-    for d in range(p + 1):                                    # pairs (a, a + d) in sorted order
+    for d in range(p + 1):  # pairs (a, a + d) in sorted order
         a = np.arange(m - d)
         delta = positions[a + d] - positions[a]
         ok = delta <= p
         q = np.zeros(a.size)
         for k in range(p + 1):
-            j = k + delta                                     # u = t_b + k, u - t_a = k + delta
+            j = k + delta  # u = t_b + k, u - t_a = k + delta
             use = ok & (j <= p)
             uu = positions[a + d] + k
             use &= valid[np.minimum(uu, T + p)]
@@ -86,9 +95,23 @@ def _draw_missing(y: np.ndarray, positions: np.ndarray, mu: float, phi: np.ndarr
     return mean + sigma * linalg.solve_banded((0, p), R, eps)
 
 
-def gibbs(y: np.ndarray, order: int, hold_back: int, prior_mean: np.ndarray,
-          prior_precision: np.ndarray, log_prior_sigma: Callable[[np.ndarray], np.ndarray],
-          rng: np.random.Generator, *, num_samples: int, warmup: int) -> dict[str, Any]:
+def _log_post(log_prior_sigma: Callable[[np.ndarray], np.ndarray], conj, sigma: np.ndarray):
+    """Sigma's log posterior on a grid: its prior plus the conjugate marginal likelihood."""
+    return log_prior_sigma(sigma) + exact.log_marginal(conj, sigma)
+
+
+def gibbs(
+    y: np.ndarray,
+    order: int,
+    hold_back: int,
+    prior_mean: np.ndarray,
+    prior_precision: np.ndarray,
+    log_prior_sigma: Callable[[np.ndarray], np.ndarray],
+    rng: np.random.Generator,
+    *,
+    num_samples: int,
+    warmup: int,
+) -> dict[str, Any]:
     """Gibbs draws of one series with missing values (see the module docstring).
 
     Parameters
@@ -116,8 +139,15 @@ def gibbs(y: np.ndarray, order: int, hold_back: int, prior_mean: np.ndarray,
     grid = prior_on_grid = None
     for it in range(warmup + num_samples):
         ZtZ, Zty, yy, n, c = _stats(full, order, hold_back)
-        conj = exact.conjugate(ZtZ[None], Zty[None], np.array([yy]), np.array([n]), np.array([c]),
-                               prior_mean[None], prior_precision[None])
+        conj = exact.conjugate(
+            ZtZ[None],
+            Zty[None],
+            np.array([yy]),
+            np.array([n]),
+            np.array([c]),
+            prior_mean[None],
+            prior_precision[None],
+        )
         g = None
         if grid is not None:
             g = exact.log_marginal(conj, np.exp(grid)) + prior_on_grid
@@ -125,17 +155,23 @@ def gibbs(y: np.ndarray, order: int, hold_back: int, prior_mean: np.ndarray,
         if grid is None or not edge < -_GRID_EDGE:
             # (re)locate sigma's grid, then keep it while the mass stays inside: its prior
             # term is computed once, and each iteration evaluates the marginal likelihood only
-            rss = max(yy - Zty @ np.linalg.solve(ZtZ + 1e-9 * np.diag(np.diag(ZtZ)), Zty), 1e-300 * yy)
+            rss = max(
+                yy - Zty @ np.linalg.solve(ZtZ + 1e-9 * np.diag(np.diag(ZtZ)), Zty), 1e-300 * yy
+            )
             sigma_hat = np.array([np.sqrt(rss / max(n - k, 1))])
-            grid = exact.sigma_grid(lambda s: log_prior_sigma(s) + exact.log_marginal(conj, s),
-                                    sigma_hat, points=_GIBBS_GRID)
+            grid = exact.sigma_grid(
+                partial(_log_post, log_prior_sigma, conj),
+                sigma_hat,
+                points=_GIBBS_GRID,
+            )
             prior_on_grid = log_prior_sigma(np.exp(grid)) + grid
             g = exact.log_marginal(conj, np.exp(grid)) + prior_on_grid
         sigma = exact.draw_on_grid(grid, g, rng, 1)  # type: ignore[arg-type]
         beta = exact.draw_beta(conj, sigma, rng.standard_normal((1, 1, k)))[0, 0]
         s = float(sigma[0, 0])
-        full[positions] = _draw_missing(full, positions, beta[0], beta[1:], s, hold_back,
-                                        rng.standard_normal(positions.size))
+        full[positions] = _draw_missing(
+            full, positions, beta[0], beta[1:], s, hold_back, rng.standard_normal(positions.size)
+        )
         if it >= warmup:
             i = it - warmup
             out_beta[i], out_sigma[i], out_missing[i] = beta, s, full[positions]

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,9 +35,15 @@ from probmodels.infer.runtime import limit_threads, resolve_progress, resolve_se
 from probmodels.models.ar.design import DTYPE, stationary
 from probmodels.models.ar.model import BayesianAR
 from probmodels.models.ar.posterior import SeriesDraws, draws_for_series
-from probmodels.results import FitResult, _name_from_json, _name_to_json, index_from_json, index_to_json
+from probmodels.results import (
+    FitResult,
+    _name_from_json,
+    _name_to_json,
+    index_from_json,
+    index_to_json,
+)
 from probmodels.scale import LongSeries, chunked, map_chunks, split_long
-from probmodels.scale.long import ERRORS
+from probmodels.scale.long import ERRORS, Errors
 
 __all__ = ["Chunk", "ManyARFit", "fit_many", "forecast_chunk", "summarize_chunk"]
 
@@ -64,11 +71,18 @@ def _draws(chunk: Chunk) -> tuple[BayesianAR, list[SeriesDraws]]:
     values = [s.values for s in chunk.series]
     padded = np.full((max(v.size for v in values), len(values)), np.nan)
     for j, v in enumerate(values):
-        padded[:v.size, j] = v
+        padded[: v.size, j] = v
     # the default priors are computed column by column, NaN-aware: the padding is left out
     priors = ar.resolved_priors(torch.as_tensor(padded, dtype=DTYPE))
-    return ar, draws_for_series(values, [s.uid for s in chunk.series], priors, ar.order,
-                                ar.effective_hold_back, chunk.num_samples, chunk.seed)
+    return ar, draws_for_series(
+        values,
+        [s.uid for s in chunk.series],
+        priors,
+        ar.order,
+        ar.effective_hold_back,
+        chunk.num_samples,
+        chunk.seed,
+    )
 
 
 def _parameter_names(order: int) -> list[str]:
@@ -80,7 +94,7 @@ def summarize_chunk(chunk: Chunk, hdi_prob: float = HDI_PROB) -> pd.DataFrame:
     with limit_threads(chunk.num_threads):
         ar, results = _draws(chunk)
     p = ar.order
-    X = np.stack([np.concatenate([r.beta, r.sigma[:, None]], 1) for r in results])   # (S, N, p + 2)
+    X = np.stack([np.concatenate([r.beta, r.sigma[:, None]], 1) for r in results])  # (S, N, p + 2)
     S, N, m = X.shape
     bounds = hdi(X.transpose(1, 0, 2).reshape(1, N, S * m), hdi_prob).reshape(S, m, 2)
     lo_name, hi_name = f"hdi_{100 * (1 - hdi_prob) / 2:g}%", f"hdi_{100 * (1 + hdi_prob) / 2:g}%"
@@ -99,19 +113,32 @@ def summarize_chunk(chunk: Chunk, hdi_prob: float = HDI_PROB) -> pd.DataFrame:
             khat[s] = d["khat"]
             ess[s] = np.minimum(ess[s], d["is_ess"])
             how[s] += "+psis"
-    p_stat = stationary(X[:, :, 1:p + 1]).mean(1)
+    p_stat = stationary(X[:, :, 1 : p + 1]).mean(1)
     n_missing = [int(np.isnan(s.values).sum()) for s in chunk.series]
     rep = lambda a: np.repeat(np.asarray(a), m)  # noqa: E731 - one value per series, per row
     index = pd.MultiIndex.from_arrays(
-        [rep(np.array([s.uid for s in chunk.series], dtype=object)), np.tile(_parameter_names(p), S)],
-        names=["unique_id", "parameter"])
-    return pd.DataFrame({
-        "mean": X.mean(1).reshape(-1), "sd": X.std(1, ddof=1).reshape(-1),
-        lo_name: bounds[..., 0].reshape(-1), hi_name: bounds[..., 1].reshape(-1),
-        "ess": ess.reshape(-1), "r_hat": r_hat.reshape(-1), "khat": rep(khat),
-        "p_stationary": rep(p_stat), "method": rep(how),
-        "num_steps": rep([s.values.size for s in chunk.series]), "num_missing": rep(n_missing),
-    }, index=index)
+        [
+            rep(np.array([s.uid for s in chunk.series], dtype=object)),
+            np.tile(_parameter_names(p), S),
+        ],
+        names=["unique_id", "parameter"],
+    )
+    return pd.DataFrame(
+        {
+            "mean": X.mean(1).reshape(-1),
+            "sd": X.std(1, ddof=1).reshape(-1),
+            lo_name: bounds[..., 0].reshape(-1),
+            hi_name: bounds[..., 1].reshape(-1),
+            "ess": ess.reshape(-1),
+            "r_hat": r_hat.reshape(-1),
+            "khat": rep(khat),
+            "p_stationary": rep(p_stat),
+            "method": rep(how),
+            "num_steps": rep([s.values.size for s in chunk.series]),
+            "num_missing": rep(n_missing),
+        },
+        index=index,
+    )
 
 
 def _last_values(series: LongSeries, r: SeriesDraws, order: int) -> np.ndarray:
@@ -133,14 +160,17 @@ def forecast_chunk(chunk: Chunk, steps: int, quantiles: Sequence[float]) -> pd.D
     for s, r in zip(chunk.series, results):
         rng = np.random.default_rng(seed_stream(chunk.seed, "forecast", str(s.uid)))
         eps = rng.standard_normal((r.sigma.size, steps))
-        y = _last_values(s, r, p)                                     # (N, p), oldest first
+        y = _last_values(s, r, p)  # (N, p), oldest first
         mu, phi, sigma = r.beta[:, 0], r.beta[:, 1:], r.sigma
         paths = np.empty((r.sigma.size, steps))
         for t in range(steps):
             paths[:, t] = mu + np.einsum("ni,ni->n", phi, y[:, ::-1]) + sigma * eps[:, t]
-            y = np.concatenate([y[:, 1:], paths[:, t:t + 1]], 1)
-        stats = {"unique_id": [s.uid] * steps, "ds": extend_index(s.index, steps),
-                 "mean": paths.mean(0)}
+            y = np.concatenate([y[:, 1:], paths[:, t : t + 1]], 1)
+        stats = {
+            "unique_id": [s.uid] * steps,
+            "ds": extend_index(s.index, steps),
+            "mean": paths.mean(0),
+        }
         for q, v in zip(quantiles, np.quantile(paths, quantiles, axis=0)):
             stats[f"q{q:g}"] = v
         frames.append(pd.DataFrame(stats))
@@ -161,11 +191,22 @@ def _check_shared_priors(ar: BayesianAR) -> None:
             )
 
 
-def fit_many(ar: BayesianAR, df: Any, *, id_col: str = "unique_id", time_col: str = "ds",
-             target_col: str = "y", client: Any = None, seed: int | None = None,
-             progress: bool | None = None, num_threads: int | None = 1, num_samples: int = 1000,
-             hdi_prob: float = HDI_PROB, chunk_size: int = CHUNK_SIZE, errors: str = "raise"
-             ) -> "ManyARFit":
+def fit_many(
+    ar: BayesianAR,
+    df: Any,
+    *,
+    id_col: str = "unique_id",
+    time_col: str = "ds",
+    target_col: str = "y",
+    client: Any = None,
+    seed: int | None = None,
+    progress: bool | None = None,
+    num_threads: int | None = 1,
+    num_samples: int = 1000,
+    hdi_prob: float = HDI_PROB,
+    chunk_size: int = CHUNK_SIZE,
+    errors: Errors = "raise",
+) -> ManyARFit:
     """:meth:`BayesianAR.fit_many` (its docstring describes the arguments)."""
     started = time.perf_counter()
     errors = check_choice(errors, "errors", ERRORS)
@@ -176,19 +217,44 @@ def fit_many(ar: BayesianAR, df: Any, *, id_col: str = "unique_id", time_col: st
     _check_shared_priors(ar)
     h = ar.effective_hold_back
     series, skipped = split_long(
-        df, id_col=id_col, time_col=time_col, target_col=target_col, min_observed=h + 2,
+        df,
+        id_col=id_col,
+        time_col=time_col,
+        target_col=target_col,
+        min_observed=h + 2,
         reason=f"order {ar.order} with hold_back {h} needs at least {h + 2} observed values",
-        errors=errors)  # type: ignore[arg-type]
+        errors=errors,
+    )
     seed = resolve_seed(seed)
-    fit = ManyARFit(draws={}, method="exact", seed=seed, ar=ar, series=series, skipped=skipped,
-                    num_samples=num_samples, hdi_prob=float(hdi_prob), chunk_size=chunk_size,
-                    num_threads=num_threads, names=(id_col, time_col, target_col))
-    tables = list(map_chunks(partial(summarize_chunk, hdi_prob=float(hdi_prob)), fit._chunks(),
-                             client=client, progress=resolve_progress(progress),
-                             description=f"AR({ar.order}) series chunks"))
+    fit = ManyARFit(
+        draws={},
+        method="exact",
+        seed=seed,
+        ar=ar,
+        series=series,
+        skipped=skipped,
+        num_samples=num_samples,
+        hdi_prob=float(hdi_prob),
+        chunk_size=chunk_size,
+        num_threads=num_threads,
+        names=(id_col, time_col, target_col),
+    )
+    tables = list(
+        map_chunks(
+            partial(summarize_chunk, hdi_prob=float(hdi_prob)),
+            fit._chunks(),
+            client=client,
+            progress=resolve_progress(progress),
+            description=f"AR({ar.order}) series chunks",
+        )
+    )
     fit.table = pd.concat(tables)
-    fit.diagnostics.update(num_series=len(series), num_skipped=len(skipped),
-                           num_flagged=len(fit.flagged()), seconds=time.perf_counter() - started)
+    fit.diagnostics.update(
+        num_series=len(series),
+        num_skipped=len(skipped),
+        num_flagged=len(fit.flagged()),
+        seconds=time.perf_counter() - started,
+    )
     return fit
 
 
@@ -203,8 +269,10 @@ class ManyARFit(FitResult):
 
     ar: BayesianAR
     series: list[LongSeries] = field(default_factory=list)
-    skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["unique_id", "reason"]))
-    table: pd.DataFrame | None = None
+    skipped: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["unique_id", "reason"])
+    )
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
     num_samples: int = 1000
     hdi_prob: float = HDI_PROB
     chunk_size: int = CHUNK_SIZE
@@ -215,14 +283,23 @@ class ManyARFit(FitResult):
     model_name = "BayesianAR.fit_many"
 
     @classmethod
-    def fit(cls, ar: BayesianAR, df: Any, **kwargs) -> "ManyARFit":
+    def fit(cls, ar: BayesianAR, df: Any, **kwargs) -> ManyARFit:
         """:meth:`BayesianAR.fit_many` (the model reaches it through the result registry)."""
         return fit_many(ar, df, **kwargs)
 
     def _chunks(self, series: Sequence[LongSeries] | None = None) -> list[Chunk]:
-        return [Chunk(self.ar.order, self.ar.hold_back, dict(self.ar.priors), self.seed,
-                      self.num_samples, tuple(c), self.num_threads)
-                for c in chunked(self.series if series is None else series, self.chunk_size)]
+        return [
+            Chunk(
+                self.ar.order,
+                self.ar.hold_back,
+                dict(self.ar.priors),
+                self.seed,
+                self.num_samples,
+                tuple(c),
+                self.num_threads,
+            )
+            for c in chunked(self.series if series is None else series, self.chunk_size)
+        ]
 
     @property
     def unique_ids(self) -> list[Any]:
@@ -230,8 +307,10 @@ class ManyARFit(FitResult):
         return [s.uid for s in self.series]
 
     def _describe(self) -> str:
-        return (f"{self.ar!r}, {len(self.series)} series ({len(self.skipped)} skipped), "
-                f"{self.num_samples} draws each")
+        return (
+            f"{self.ar!r}, {len(self.series)} series ({len(self.skipped)} skipped), "
+            f"{self.num_samples} draws each"
+        )
 
     def summary(self, *, hdi_prob: float | None = None) -> pd.DataFrame:
         """One row per (series, parameter): ``mean``, ``sd``, the HDI bounds (``hdi_3%``,
@@ -249,11 +328,11 @@ class ManyARFit(FitResult):
                 f"kept); fit again with fit_many(..., hdi_prob={hdi_prob}), or use "
                 f"fit.fit_one(unique_id).summary(hdi_prob={hdi_prob}) for one series."
             )
-        return self.table.copy()  # type: ignore[union-attr]
+        return self.table.copy()
 
     def stationarity(self) -> pd.Series:
         """The posterior probability that each series' process is stationary."""
-        first = self.table.xs("mu", level="parameter")  # type: ignore[union-attr]
+        first = self.table.xs("mu", level="parameter")
         return pd.Series(first["p_stationary"].to_numpy(), index=first.index, name="P(stationary)")
 
     def flagged(self) -> pd.DataFrame:
@@ -261,8 +340,12 @@ class ManyARFit(FitResult):
         k-hat above 0.7, a Gibbs chain's R-hat above 1.01, or an ESS below 400 of a Gibbs
         chain or of the importance weights)."""
         t = self.table
-        per = t.groupby(level="unique_id", sort=False).agg(khat=("khat", "max"), r_hat=("r_hat", "max"),  # type: ignore[union-attr]
-                                                          ess=("ess", "min"), method=("method", "first"))
+        per = t.groupby(level="unique_id", sort=False).agg(
+            khat=("khat", "max"),
+            r_hat=("r_hat", "max"),
+            ess=("ess", "min"),
+            method=("method", "first"),
+        )
         # the ESS rule is for Markov chains and importance weights; independent exact
         # draws have as many effective draws as the user asked for
         per.loc[per.method == "exact", "ess"] = np.inf
@@ -271,8 +354,10 @@ class ManyARFit(FitResult):
         for uid, row in per[bad].iterrows():
             why = []
             if row.khat > KHAT_THRESHOLD:
-                why.append(f"k-hat {row.khat:.2f} > {KHAT_THRESHOLD} (the importance correction to the "
-                           f"prior is unreliable; try method='nuts' on this series)")
+                why.append(
+                    f"k-hat {row.khat:.2f} > {KHAT_THRESHOLD} (the importance correction to the "
+                    f"prior is unreliable; try method='nuts' on this series)"
+                )
             if row.r_hat > RHAT_THRESHOLD:
                 why.append(f"R-hat {row.r_hat:.3f} > {RHAT_THRESHOLD}")
             if row.ess < MIN_ESS:
@@ -282,12 +367,15 @@ class ManyARFit(FitResult):
 
     def _one(self, unique_id: Any) -> LongSeries:
         for s in self.series:
-            if s.uid == unique_id or (not isinstance(unique_id, str) and str(s.uid) == str(unique_id)):
+            if s.uid == unique_id or (
+                not isinstance(unique_id, str) and str(s.uid) == str(unique_id)
+            ):
                 return s
         skipped = self.skipped["unique_id"].tolist()
         where = " (it was skipped: see fit.skipped)" if unique_id in skipped else ""
-        raise KeyError(f"no series {unique_id!r} in this fit{where}; fitted ids include "
-                       f"{self.unique_ids[:5]}")
+        raise KeyError(
+            f"no series {unique_id!r} in this fit{where}; fitted ids include {self.unique_ids[:5]}"
+        )
 
     def fit_one(self, unique_id: Any, **options) -> Any:
         """The full :class:`~probmodels.models.ar.result.ARFit` of one series: fitted alone
@@ -295,16 +383,26 @@ class ManyARFit(FitResult):
         s = self._one(unique_id)
         options.setdefault("num_samples", self.num_samples)
         options.setdefault("progress", False)
-        return self.ar.fit(pd.Series(s.values, index=s.index, name=s.uid), seed=self.seed, **options)
+        return self.ar.fit(
+            pd.Series(s.values, index=s.index, name=s.uid), seed=self.seed, **options
+        )
 
     def to_arviz(self, unique_id: Any = None, **kwargs):
         """ArviZ data of one series (:meth:`fit_one` then ``ARFit.to_arviz``)."""
         if unique_id is None:
-            raise TypeError("to_arviz needs the unique_id of one series, e.g. fit.to_arviz(fit.unique_ids[0]).")
+            raise TypeError(
+                "to_arviz needs the unique_id of one series, e.g. fit.to_arviz(fit.unique_ids[0])."
+            )
         return self.fit_one(unique_id).to_arviz(**kwargs)
 
-    def forecast(self, steps: int, *, quantiles: Sequence[float] = (0.05, 0.5, 0.95),
-                 client: Any = None, progress: bool | None = None) -> pd.DataFrame:
+    def forecast(
+        self,
+        steps: int,
+        *,
+        quantiles: Sequence[float] = (0.05, 0.5, 0.95),
+        client: Any = None,
+        progress: bool | None = None,
+    ) -> pd.DataFrame:
         """Long-format posterior-predictive forecasts: columns ``unique_id``, ``ds`` (each
         series' own next labels), ``mean`` and ``q<quantile>``; the same for any chunking
         or client (each series' future noise has its own stream)."""
@@ -312,28 +410,42 @@ class ManyARFit(FitResult):
         qs = [float(q) for q in quantiles]
         if any(not 0.0 < q < 1.0 for q in qs):
             raise ValueError(f"quantiles must lie strictly between 0 and 1, got {list(quantiles)}.")
-        parts = map_chunks(partial(forecast_chunk, steps=steps, quantiles=qs), self._chunks(),
-                           client=client, progress=resolve_progress(progress),
-                           description=f"AR({self.ar.order}) forecast chunks")
+        parts = map_chunks(
+            partial(forecast_chunk, steps=steps, quantiles=qs),
+            self._chunks(),
+            client=client,
+            progress=resolve_progress(progress),
+            description=f"AR({self.ar.order}) forecast chunks",
+        )
         table = pd.concat(list(parts), ignore_index=True)
         return table.rename(columns={"unique_id": self.names[0], "ds": self.names[1]})
 
     # ------------------------------------------------------- persistence
     def _state(self):
         lengths = np.array([s.values.size for s in self.series], dtype=np.int64)
-        ds = self.series[0].index.append([s.index for s in self.series[1:]]) if len(self.series) > 1 \
+        ds = (
+            self.series[0].index.append([s.index for s in self.series[1:]])
+            if len(self.series) > 1
             else self.series[0].index
+        )
         meta = {
-            "order": self.ar.order, "hold_back": self.ar.hold_back,
+            "order": self.ar.order,
+            "hold_back": self.ar.hold_back,
             "user_priors": {k: _priors.to_json(v) for k, v in self.ar.priors.items()},
             "ids": [_name_to_json(s.uid) for s in self.series],
             "ds": index_to_json(pd.Index(ds)),
             "skipped": [[_name_to_json(u), r] for u, r in self.skipped.itertuples(index=False)],
-            "num_samples": self.num_samples, "hdi_prob": self.hdi_prob, "chunk_size": self.chunk_size,
-            "names": list(self.names), "columns": list(self.table.columns),
+            "num_samples": self.num_samples,
+            "hdi_prob": self.hdi_prob,
+            "chunk_size": self.chunk_size,
+            "names": list(self.names),
+            "columns": list(self.table.columns),
         }
-        arrays = {"values": np.concatenate([s.values for s in self.series]), "lengths": lengths,
-                  "method": self.table["method"].to_numpy(dtype=str)}
+        arrays = {
+            "values": np.concatenate([s.values for s in self.series]),
+            "lengths": lengths,
+            "method": self.table["method"].to_numpy(dtype=str),
+        }
         for c in self.table.columns:
             if c != "method":
                 arrays[f"table/{c}"] = self.table[c].to_numpy()
@@ -341,32 +453,62 @@ class ManyARFit(FitResult):
 
     @classmethod
     def _from_state(cls, common, meta, arrays):
-        ar = BayesianAR(meta["order"], hold_back=meta["hold_back"],
-                        priors={k: _priors.from_json(v) for k, v in meta["user_priors"].items()})
+        ar = BayesianAR(
+            meta["order"],
+            hold_back=meta["hold_back"],
+            priors={k: _priors.from_json(v) for k, v in meta["user_priors"].items()},
+        )
         ids = [_name_from_json(u) for u in meta["ids"]]
         lengths = np.asarray(arrays["lengths"], dtype=np.int64)
         ds, values = index_from_json(meta["ds"]), np.asarray(arrays["values"], dtype=np.float64)
         rows = len(ids) * (ar.order + 2)
-        if not (lengths.shape == (len(ids),) and (lengths > 0).all() and lengths.sum() == values.size == len(ds)
-                and all(np.shape(arrays[f"table/{c}"]) == (rows,) for c in meta["columns"] if c != "method")):
-            raise ValueError(f"the saved series ({len(ids)} ids, {values.size} values, {len(ds)} times) "
-                             f"and summary table do not agree with each other or with order {ar.order}")
+        if not (
+            lengths.shape == (len(ids),)
+            and (lengths > 0).all()
+            and lengths.sum() == values.size == len(ds)
+            and all(
+                np.shape(arrays[f"table/{c}"]) == (rows,) for c in meta["columns"] if c != "method"
+            )
+        ):
+            raise ValueError(
+                f"the saved series ({len(ids)} ids, {values.size} values, {len(ds)} times) "
+                f"and summary table do not agree with each other or with order {ar.order}"
+            )
         ends = np.cumsum(lengths)
         series = []
         for uid, end, n in zip(ids, ends, lengths):
-            index = ds[end - n:end]
+            index = ds[end - n : end]
             if n > 1:
                 index = regular_index(index, f"series {uid!r}")
-            series.append(LongSeries(uid, index, np.ascontiguousarray(values[end - n:end])))
+            series.append(LongSeries(uid, index, np.ascontiguousarray(values[end - n : end])))
         m = len(_parameter_names(ar.order))
-        index = pd.MultiIndex.from_arrays([np.repeat(np.array(ids, dtype=object), m),
-                                           np.tile(_parameter_names(ar.order), len(ids))],
-                                          names=["unique_id", "parameter"])
-        columns = {c: (np.asarray(arrays["method"], dtype=object) if c == "method"
-                       else np.asarray(arrays[f"table/{c}"])) for c in meta["columns"]}
+        index = pd.MultiIndex.from_arrays(
+            [
+                np.repeat(np.array(ids, dtype=object), m),
+                np.tile(_parameter_names(ar.order), len(ids)),
+            ],
+            names=["unique_id", "parameter"],
+        )
+        columns = {
+            c: (
+                np.asarray(arrays["method"], dtype=object)
+                if c == "method"
+                else np.asarray(arrays[f"table/{c}"])
+            )
+            for c in meta["columns"]
+        }
         table = pd.DataFrame(columns, index=index)
-        skipped = pd.DataFrame([(_name_from_json(u), r) for u, r in meta["skipped"]],
-                               columns=["unique_id", "reason"])
-        return cls(**common, ar=ar, series=series, skipped=skipped, table=table,
-                   num_samples=meta["num_samples"], hdi_prob=meta["hdi_prob"],
-                   chunk_size=meta["chunk_size"], names=tuple(meta["names"]))
+        skipped = pd.DataFrame(
+            [(_name_from_json(u), r) for u, r in meta["skipped"]], columns=["unique_id", "reason"]
+        )
+        return cls(
+            **common,
+            ar=ar,
+            series=series,
+            skipped=skipped,
+            table=table,
+            num_samples=meta["num_samples"],
+            hdi_prob=meta["hdi_prob"],
+            chunk_size=meta["chunk_size"],
+            names=tuple(meta["names"]),
+        )

@@ -53,41 +53,52 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal, Mapping, Sequence, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.distributions import constraints
-from pyro.distributions.transforms import PowerTransform
 from torch.distributions import biject_to
 
 from probmodels import _priors
 from probmodels._validation import check_choice, check_int, check_magnitude
 from probmodels.data import TimeSeriesData, as_time_series
 from probmodels.diagnostics import psis_khat
-from probmodels.results import result_class
 from probmodels.infer.config import NUTSConfig, SVIConfig
 from probmodels.infer.nuts import ModelTarget, NUTSTarget
-from probmodels.infer.pipeline import Model, Outcome, Run, fit as run_fit
-from probmodels.infer.svi import importance_draws, run_svi
+from probmodels.infer.pipeline import Model, Outcome, Run
+from probmodels.infer.pipeline import fit as run_fit
 from probmodels.infer.runtime import seed_stream
+from probmodels.infer.svi import importance_draws, run_svi
+from probmodels.models.ar.design import (
+    DTYPE,
+    Design,
+    design,
+    recurse,
+)
 from probmodels.models.ar.nuts import ARTarget, split_u, unconstrained_starts
 from probmodels.models.ar.posterior import draws_for_series
-from probmodels.models.ar.design import (DTYPE, Design, centred_prior, completed, design,
-                                         gaussian_prior, recurse)
+from probmodels.models.ar.sites import (
+    MAX_PLATE_NESTING,
+    SITES,
+    ar_model,
+    conjugate_applicable,
+    conjugate_guide,
+    in_support,
+    site_dists,
+)
+from probmodels.results import result_class
 
 __all__ = ["ARSVIConfig", "BayesianAR", "ExactConfig", "GUIDES", "Guide", "METHODS", "Method"]
 
-SITES = ("mu", "phi", "sigma")
 Method = Literal["exact", "svi", "nuts"]
 METHODS: tuple[str, ...] = get_args(Method)
 Guide = Literal["auto", "conjugate", "multivariate_normal", "normal"]
 GUIDES: tuple[str, ...] = get_args(Guide)
-MAX_PLATE_NESTING = 2  # time (dim -2), series (dim -1)
 #: the surrogate prior of a non-Gaussian mu/phi prior is this many robust sds wide
 _SURROGATE_WIDTH = 1.5
 
@@ -165,10 +176,13 @@ class BayesianAR(Model):
 
     methods = METHODS
 
-    def __init__(self, order: int, *, priors: Mapping[str, Any] | None = None,
-                 hold_back: int | None = None):
+    def __init__(
+        self, order: int, *, priors: Mapping[str, Any] | None = None, hold_back: int | None = None
+    ):
         self.order = check_int(order, "order", minimum=1)
-        self.hold_back = None if hold_back is None else check_int(hold_back, "hold_back", minimum=self.order)
+        self.hold_back = (
+            None if hold_back is None else check_int(hold_back, "hold_back", minimum=self.order)
+        )
         self.priors = _priors.intake(priors, SITES, DTYPE)
         self._check_prior_shapes()
         self._autoguide = None
@@ -197,16 +211,18 @@ class BayesianAR(Model):
         if sigma is not None:
             # negative values must be outside the support; an upper bound (Uniform(0, b))
             # is fine (the conjugate guide then gives way to the multivariate normal one)
-            if bool(_in_support(sigma, [-1.0, -1e-12]).any()):
+            if bool(in_support(sigma, [-1.0, -1e-12]).any()):
                 raise ValueError(
                     f"the sigma prior must have positive support, got {type(sigma).__name__} "
                     f"with support {sigma.support}; use e.g. dist.HalfCauchy(2.5) or dist.HalfNormal(1.)."
                 )
         phi = self.priors.get("phi")
         if phi is not None:
-            ok = (phi.event_shape == () and len(phi.batch_shape) <= 2
-                  and (len(phi.batch_shape) == 0 or phi.batch_shape[-1] in (1, p))) or (
-                phi.event_shape == (p,) and len(phi.batch_shape) <= 1)
+            ok = (
+                phi.event_shape == ()
+                and len(phi.batch_shape) <= 2
+                and (len(phi.batch_shape) == 0 or phi.batch_shape[-1] in (1, p))
+            ) or (phi.event_shape == (p,) and len(phi.batch_shape) <= 1)
             if not ok:
                 raise ValueError(
                     f"the phi prior must have event_shape () with batch_shape (), ({p},) or "
@@ -271,8 +287,14 @@ class BayesianAR(Model):
             )
         return design(y, self.order, h), self.resolved_priors(y)
 
-    def model(self, y=None, *, num_steps: int | None = None, num_series: int = 1,
-              init: torch.Tensor | None = None):
+    def model(
+        self,
+        y=None,
+        *,
+        num_steps: int | None = None,
+        num_series: int = 1,
+        init: torch.Tensor | None = None,
+    ):
         """The Pyro model.
 
         Parameters
@@ -293,15 +315,21 @@ class BayesianAR(Model):
     def guide(self, y=None, **kwargs):
         """The default guide (see module docstring); takes the model's arguments."""
         if y is None:
-            raise ValueError("the guide needs the observed series y (the same argument as the model).")
+            raise ValueError(
+                "the guide needs the observed series y (the same argument as the model)."
+            )
         d, priors = self._design(y)
-        if _conjugate_applicable(priors, d, self.order):
+        if conjugate_applicable(priors, d, self.order):
             return conjugate_guide(d, priors, self.order)
         # one autoguide per data shape: its parameters are shaped by the data's series
         shape = tuple(d.y.shape)
         if self._autoguide is None or self._autoguide[0] != shape:
-            self._autoguide = (shape, pyro.infer.autoguide.AutoMultivariateNormal(
-                self.model, init_loc_fn=pyro.infer.autoguide.init_to_median, init_scale=0.01))
+            self._autoguide = (
+                shape,
+                pyro.infer.autoguide.AutoMultivariateNormal(
+                    self.model, init_loc_fn=pyro.infer.autoguide.init_to_median, init_scale=0.01
+                ),
+            )
         return self._autoguide[1](y)
 
     def _simulate(self, num_steps, num_series, init):
@@ -314,7 +342,11 @@ class BayesianAR(Model):
         p = self.order
         num_steps = check_int(num_steps, "num_steps", minimum=p + 1)
         S = check_int(num_series, "num_series", minimum=1)
-        init = torch.zeros(p, S, dtype=DTYPE) if init is None else torch.as_tensor(init, dtype=DTYPE).reshape(p, S)
+        init = (
+            torch.zeros(p, S, dtype=DTYPE)
+            if init is None
+            else torch.as_tensor(init, dtype=DTYPE).reshape(p, S)
+        )
         mu_d, phi_d, sigma_d = site_dists(self.priors, S, p)
         with pyro.plate("series", S, dim=-1):
             mu = pyro.sample("mu", mu_d)
@@ -329,9 +361,17 @@ class BayesianAR(Model):
         return pyro.deterministic("y", torch.cat([init, y], dim=-2), event_dim=2)
 
     # ---------------------------------------------------------------- fit
-    def fit(self, data, *, method: Method = "exact", seed: int | None = None,
-            progress: bool | None = None, num_threads: int | None = 1, device=None,
-            **options):
+    def fit(
+        self,
+        data,
+        *,
+        method: Method = "exact",
+        seed: int | None = None,
+        progress: bool | None = None,
+        num_threads: int | None = 1,
+        device=None,
+        **options,
+    ):
         """Fit the model to a series.
 
         Parameters
@@ -362,13 +402,33 @@ class BayesianAR(Model):
         -------
         ARFit
         """
-        return run_fit(self, data, method=method, seed=seed, progress=progress,
-                       num_threads=num_threads, device=device, options=options)
+        return run_fit(
+            self,
+            data,
+            method=method,
+            seed=seed,
+            progress=progress,
+            num_threads=num_threads,
+            device=device,
+            options=options,
+        )
 
-    def fit_many(self, df, *, id_col: str = "unique_id", time_col: str = "ds", target_col: str = "y",
-                 client=None, seed: int | None = None, progress: bool | None = None,
-                 num_threads: int | None = 1, num_samples: int = 1000, hdi_prob: float = 0.94,
-                 chunk_size: int = 256, errors: str = "raise"):
+    def fit_many(
+        self,
+        df,
+        *,
+        id_col: str = "unique_id",
+        time_col: str = "ds",
+        target_col: str = "y",
+        client=None,
+        seed: int | None = None,
+        progress: bool | None = None,
+        num_threads: int | None = 1,
+        num_samples: int = 1000,
+        hdi_prob: float = 0.94,
+        chunk_size: int = 256,
+        errors: str = "raise",
+    ):
         """Fit thousands of series of a long table, each with its exact posterior.
 
         Parameters
@@ -411,18 +471,34 @@ class BayesianAR(Model):
             per-series axis (which cannot be matched to the ids).
         """
         return result_class("BayesianAR.fit_many").fit(
-            self, df, id_col=id_col, time_col=time_col, target_col=target_col, client=client,
-            seed=seed, progress=progress, num_threads=num_threads, num_samples=num_samples,
-            hdi_prob=hdi_prob, chunk_size=chunk_size, errors=errors)
+            self,
+            df,
+            id_col=id_col,
+            time_col=time_col,
+            target_col=target_col,
+            client=client,
+            seed=seed,
+            progress=progress,
+            num_threads=num_threads,
+            num_samples=num_samples,
+            hdi_prob=hdi_prob,
+            chunk_size=chunk_size,
+            errors=errors,
+        )
 
     def default_config(self, method: str):
         return {"exact": ExactConfig, "svi": ARSVIConfig, "nuts": NUTSConfig}[method]()
 
     def _prepare(self, data) -> _Problem:  # type: ignore[override]
         h = self.effective_hold_back
-        ts = as_time_series(data, name="y", min_length=h + 2, missing=True,
-                            reason=f"order {self.order} with hold_back {h} conditions on the "
-                                   f"first {h} values and needs at least 2 more to fit")
+        ts = as_time_series(
+            data,
+            name="y",
+            min_length=h + 2,
+            missing=True,
+            reason=f"order {self.order} with hold_back {h} conditions on the "
+            f"first {h} values and needs at least 2 more to fit",
+        )
         check_magnitude(ts.values, "y", columns=None if ts.univariate else list(ts.columns))
         observed = ~np.isnan(ts.values)
         if not ts.univariate and not observed[0].all():
@@ -447,13 +523,16 @@ class BayesianAR(Model):
             warnings.warn(
                 f"short series check: {ts.num_steps - h} modelled steps for {self.order + 1} "
                 "regression coefficients per series; the posterior will be dominated by the prior.",
-                UserWarning, stacklevel=4,
+                UserWarning,
+                stacklevel=4,
             )
         self._check_prior_series(ts.num_series, ts.columns)
         sd = np.nanstd(ts.values, axis=0)
         if np.any(sd == 0):
             const = [c for c, v in zip(ts.columns, sd) if v == 0]
-            raise ValueError(f"series {const} are constant; an AR model needs variation in the data.")
+            raise ValueError(
+                f"series {const} are constant; an AR model needs variation in the data."
+            )
         d, priors = self._design(torch.as_tensor(ts.values, dtype=DTYPE))
         return _Problem(ts, d, priors)
 
@@ -462,24 +541,40 @@ class BayesianAR(Model):
         """The exact method's draws as an :class:`Outcome` (``correct=False``: under the
         Gaussian surrogate priors, as the start of SVI)."""
         ts, S, p = problem.data, problem.data.num_series, self.order
-        results = draws_for_series([ts.values[:, s] for s in range(S)], ts.columns, problem.priors,
-                                   p, self.effective_hold_back, num, seed, correct=correct)
-        draws = {"mu": np.stack([r.beta[:, 0] for r in results], -1)[None],
-                 "phi": np.stack([r.beta[:, 1:] for r in results], 1)[None],
-                 "sigma": np.stack([r.sigma for r in results], -1)[None]}
+        results = draws_for_series(
+            [ts.values[:, s] for s in range(S)],
+            ts.columns,
+            problem.priors,
+            p,
+            self.effective_hold_back,
+            num,
+            seed,
+            correct=correct,
+        )
+        draws = {
+            "mu": np.stack([r.beta[:, 0] for r in results], -1)[None],
+            "phi": np.stack([r.beta[:, 1:] for r in results], 1)[None],
+            "sigma": np.stack([r.sigma for r in results], -1)[None],
+        }
         diagnostics: dict[str, Any] = {"method": "exact"}
         extras: dict[str, np.ndarray] = {}
         if problem.design.missing is not None:
             # the missing values in the design's order: time-major over (time, series)
             cols = [np.full(r.positions.size, s) for s, r in enumerate(results)]
-            index = np.stack([np.concatenate([r.positions for r in results]), np.concatenate(cols)], 1)
+            index = np.stack(
+                [np.concatenate([r.positions for r in results]), np.concatenate(cols)], 1
+            )
             order_ = np.lexsort((index[:, 1], index[:, 0]))
             # (draws, m_s) per series; a complete series holds (draws, 0)
             missing = [r.missing.reshape(r.sigma.shape[0], -1) for r in results]
             draws["y_missing"] = np.concatenate(missing, 1)[None][..., order_]
             extras["missing_index"] = index[order_]
-            diagnostics["gibbs_min_ess"] = min(r.diagnostics["ess"] for r in results if "gibbs" in r.diagnostics)
-            diagnostics["gibbs_max_rhat"] = max(r.diagnostics["rhat"] for r in results if "gibbs" in r.diagnostics)
+            diagnostics["gibbs_min_ess"] = min(
+                r.diagnostics["ess"] for r in results if "gibbs" in r.diagnostics
+            )
+            diagnostics["gibbs_max_rhat"] = max(
+                r.diagnostics["rhat"] for r in results if "gibbs" in r.diagnostics
+            )
         khats = [r.diagnostics["khat"] for r in results if "khat" in r.diagnostics]
         if khats:
             diagnostics["khat"] = float(np.max(khats))
@@ -492,7 +587,7 @@ class BayesianAR(Model):
 
     def _fit_svi(self, problem: _Problem, config: ARSVIConfig, run: Run) -> Outcome:
         d, priors = problem.design, problem.priors
-        conjugate = _conjugate_applicable(priors, d, self.order) and d.missing is None
+        conjugate = conjugate_applicable(priors, d, self.order) and d.missing is None
         guide_kind = config.guide
         if guide_kind == "auto":
             guide_kind = "conjugate" if conjugate else "multivariate_normal"
@@ -509,33 +604,65 @@ class BayesianAR(Model):
             # start at the posterior mean under the Gaussian surrogate priors: the prior's
             # median can be far from the data (an explosive mode, the mu of a level of 1e3)
             start = self._exact(problem, 200, seed_stream(run.seed, "start"), correct=False)
-            values = {k: torch.as_tensor(v.mean(axis=(0, 1)), dtype=DTYPE) for k, v in start.draws.items()}
-            cls = (pyro.infer.autoguide.AutoMultivariateNormal if guide_kind == "multivariate_normal"
-                   else pyro.infer.autoguide.AutoNormal)
-            guide = cls(model, init_loc_fn=pyro.infer.autoguide.init_to_value(values=values),  # type: ignore[assignment]
-                        init_scale=0.01)
+            values = {
+                k: torch.as_tensor(v.mean(axis=(0, 1)), dtype=DTYPE) for k, v in start.draws.items()
+            }
+            cls = (
+                pyro.infer.autoguide.AutoMultivariateNormal
+                if guide_kind == "multivariate_normal"
+                else pyro.infer.autoguide.AutoNormal
+            )
+            guide = cls(
+                model,
+                init_loc_fn=pyro.infer.autoguide.init_to_value(values=values),  # type: ignore[assignment]
+                init_scale=0.01,
+            )
         svi = run_svi(
-            model, guide, steps=max(config.steps, 1), lr=config.lr, schedule=config.schedule,
-            lr_decay=config.lr_decay, num_particles=config.num_particles, vectorize_particles=True,
-            max_plate_nesting=MAX_PLATE_NESTING, progress=run.progress, seed=run.seed,
+            model,
+            guide,
+            steps=max(config.steps, 1),
+            lr=config.lr,
+            schedule=config.schedule,
+            lr_decay=config.lr_decay,
+            num_particles=config.num_particles,
+            vectorize_particles=True,
+            max_plate_nesting=MAX_PLATE_NESTING,
+            progress=run.progress,
+            seed=run.seed,
             # the guide starts near the answer, so short windows suffice
-            min_steps=100, window=50, average=True, description=f"AR({self.order}) SVI",
+            min_steps=100,
+            window=50,
+            average=True,
+            description=f"AR({self.order}) SVI",
         )
         N, S, p = config.num_samples, d.num_series, self.order
         sites = list(SITES) + (["y_missing"] if d.missing is not None else [])
-        raw, log_w = importance_draws(model, guide, num_samples=N,
-                                      max_plate_nesting=MAX_PLATE_NESTING, sites=sites,
-                                      data_size=d.num_rows * S * (p + 1))
+        raw, log_w = importance_draws(
+            model,
+            guide,
+            num_samples=N,
+            max_plate_nesting=MAX_PLATE_NESTING,
+            sites=sites,
+            data_size=d.num_rows * S * (p + 1),
+        )
         # (N, 1, S[, p]) -> (chain=1, draw=N, S[, p])
-        draws = {"mu": raw["mu"].reshape(1, N, S), "phi": raw["phi"].reshape(1, N, S, p),
-                 "sigma": raw["sigma"].reshape(1, N, S)}
+        draws = {
+            "mu": raw["mu"].reshape(1, N, S),
+            "phi": raw["phi"].reshape(1, N, S, p),
+            "sigma": raw["sigma"].reshape(1, N, S),
+        }
         extras = {}
         if d.missing is not None:
             draws["y_missing"] = raw["y_missing"].reshape(1, N, -1)
             extras["missing_index"] = _missing_index(d)
-        diagnostics = {"guide": guide_kind, "khat": psis_khat(log_w), "converged": svi.converged,
-                       "num_steps": svi.num_steps, "svi_seconds": svi.seconds,
-                       "final_loss": float(np.mean(svi.losses[-50:]))}
+        diagnostics = {
+            "guide": guide_kind,
+            "khat": psis_khat(log_w),
+            "converged": svi.converged,
+            "num_steps": svi.num_steps,
+            "svi_seconds": svi.seconds,
+            "final_loss": float(np.mean(svi.losses[-50:])),
+        }
         return Outcome(draws=draws, losses=svi.losses, diagnostics=diagnostics, extras=extras)
 
     def _nuts_target(self, problem: _Problem, config: NUTSConfig, run: Run) -> NUTSTarget:
@@ -543,17 +670,30 @@ class BayesianAR(Model):
         if d.missing is None:
             # complete data: the same density from sufficient statistics (.nuts), each
             # chain from its own exact draw under the (surrogate) priors
-            start = self._exact(problem, config.num_chains, seed_stream(run.seed, "nuts start"),
-                                correct=False)
+            start = self._exact(
+                problem, config.num_chains, seed_stream(run.seed, "nuts start"), correct=False
+            )
             mu, phi, sigma = site_dists(problem.priors, d.num_series, self.order)
-            return ARTarget(d.ZtZ, d.Zty, d.yy, d.num_rows, d.center, {"mu": mu, "phi": phi, "sigma": sigma},
-                            unconstrained_starts({k: v[0] for k, v in start.draws.items()}, sigma,
-                                                 config.num_chains), jit_compile=config.jit_compile)
+            return ARTarget(
+                d.ZtZ,
+                d.Zty,
+                d.yy,
+                d.num_rows,
+                d.center,
+                {"mu": mu, "phi": phi, "sigma": sigma},
+                unconstrained_starts(
+                    {k: v[0] for k, v in start.draws.items()}, sigma, config.num_chains
+                ),
+                jit_compile=config.jit_compile,
+            )
         # the flat prior of the missing values gives NUTS no sensible start: the
         # interpolated placeholders are one
         init = {"y_missing": d.y.reshape(-1)[d.missing]}
-        return ModelTarget(partial(ar_model, d, problem.priors, self.order),
-                           max_plate_nesting=MAX_PLATE_NESTING, init_values=init)
+        return ModelTarget(
+            partial(ar_model, d, problem.priors, self.order),
+            max_plate_nesting=MAX_PLATE_NESTING,
+            init_values=init,
+        )
 
     def _from_nuts(self, problem: _Problem, samples) -> dict[str, np.ndarray]:
         if "u" in samples:
@@ -570,10 +710,18 @@ class BayesianAR(Model):
 
     def _result(self, problem: _Problem, outcome: Outcome, *, method: str, seed: int, config):
         return result_class("BayesianAR")(
-            draws=outcome.draws, method=method, seed=seed, losses=outcome.losses,
-            options=_options_dict(config), diagnostics=outcome.diagnostics,
-            sample_stats=outcome.sample_stats, ar=self, data=problem.data, priors_used=problem.priors,
-            missing_index=outcome.extras.get("missing_index"))
+            draws=outcome.draws,
+            method=method,
+            seed=seed,
+            losses=outcome.losses,
+            options=_options_dict(config),
+            diagnostics=outcome.diagnostics,
+            sample_stats=outcome.sample_stats,
+            ar=self,
+            data=problem.data,
+            priors_used=problem.priors,
+            missing_index=outcome.extras.get("missing_index"),
+        )
 
 
 def _missing_index(d: Design) -> np.ndarray:
@@ -587,107 +735,3 @@ def _options_dict(config) -> dict[str, Any]:
     from dataclasses import asdict
 
     return asdict(config)
-
-
-# ------------------------------------------------------------------ the Pyro model and guide
-
-
-def site_dists(priors: Mapping[str, Any], num_series: int, order: int):
-    """The priors of ``mu`` ``(S,)``, ``phi`` ``(S,)`` event ``(p,)`` and ``sigma`` ``(S,)``."""
-    S, p = num_series, order
-    mu = priors["mu"].expand((S,))
-    sigma = priors["sigma"].expand((S,))
-    phi = priors["phi"]
-    if phi.event_shape == ():
-        phi = phi.expand((S, p)).to_event(1)
-    else:
-        phi = phi.expand((S,))
-    return mu, phi, sigma
-
-
-def ar_model(d: Design, priors: Mapping[str, Any], order: int):
-    """The model on prepared data (see the module docstring's site table)."""
-    n, S = d.target.shape
-    mu_d, phi_d, sigma_d = site_dists(priors, S, order)
-    X, target = d.X, d.target
-    if d.missing is not None:
-        # the missing values are latent, with a flat prior: their density is the AR's own
-        m = int(d.missing.numel())
-        y_missing = pyro.sample("y_missing", dist.ImproperUniform(constraints.real, (), (m,)))
-        batch = y_missing.shape[:-1]
-        # a vectorising plate (particles, draws) gives this unplated site the batch
-        # (N, 1, 1): keep N, which lines up with the plates' dims left of (time, series)
-        batch = batch[:-2] if len(batch) >= 2 else batch
-        _, X, target = completed(d, y_missing.reshape(batch + (m,)), order)
-    with pyro.plate("series", S, dim=-1):
-        mu = pyro.sample("mu", mu_d)            # (S,)
-        phi = pyro.sample("phi", phi_d)         # (S, p)
-        sigma = pyro.sample("sigma", sigma_d)   # (S,)
-        with pyro.plate("time", n, dim=-2):
-            # X (n, S, p) * phi (S, p) -> (n, S); broadcasts over vectorised draws
-            loc = mu + (X * phi).sum(-1)
-            return pyro.sample("y", dist.Normal(loc, sigma), obs=target)
-
-
-def _conjugate_applicable(priors, d: Design, order: int) -> bool:
-    return gaussian_prior(priors, d.num_series, order) is not None and _sigma_unbounded(priors["sigma"])
-
-
-def _sigma_unbounded(prior) -> bool:
-    """Whether the sigma prior's support reaches every large value, as the conjugate
-    guide's q(sigma) (an inverse-Gamma precision) does; Uniform(0, b) does not."""
-    return bool(_in_support(prior, [1e-6, 1.0, 1e6, 1e30]).all())
-
-
-def _in_support(prior, values: Sequence[float]) -> torch.Tensor:
-    """``prior.support.check`` of each value, broadcast over the prior's batch shape."""
-    probe = torch.tensor(values, dtype=DTYPE)
-    return prior.support.check(probe.reshape((len(values),) + (1,) * len(prior.batch_shape)))
-
-
-def _least_squares(d: Design) -> tuple[np.ndarray, np.ndarray]:
-    """Centred least-squares coefficients ``(S, k)`` and residual sums of squares ``(S,)``,
-    with a ridge relative to each column's own scale (an absolute 1e-9 shrank the
-    answer towards 0 for data in units of 1e-6)."""
-    ZtZ, Zty, yy = d.ZtZ.numpy(), d.Zty.numpy(), d.yy.numpy()
-    diag = np.clip(np.diagonal(ZtZ, axis1=-2, axis2=-1), 1e-300, None)
-    beta = np.linalg.solve(ZtZ + 1e-9 * diag[:, None, :] * np.eye(ZtZ.shape[-1]), Zty[..., None])[..., 0]
-    rss = yy - 2 * np.einsum("si,si->s", beta, Zty) + np.einsum("si,sij,sj->s", beta, ZtZ, beta)
-    return beta, np.clip(rss, 1e-300 * np.maximum(yy, 1e-300), None)
-
-
-def conjugate_guide(d: Design, priors: Mapping[str, Any], order: int):
-    """q(sigma): sigma^-2 ~ Gamma (fitted); q(mu, phi | sigma): the exact conjugate conditional."""
-    n, S = d.target.shape
-    k = order + 1
-    if "sigma_shape" not in pyro.get_param_store():
-        # start at the flat-prior answer: 1/sigma^2 | y ~ Gamma((n - k)/2, RSS/2)
-        _, rss = _least_squares(d)
-        init_shape = torch.full((S,), max(n - k, 2) / 2.0, dtype=DTYPE)
-        init_rate = torch.as_tensor(rss / 2.0, dtype=DTYPE)
-    else:
-        init_shape = init_rate = None  # type: ignore[assignment]
-    shape = pyro.param("sigma_shape", lambda: init_shape, constraint=constraints.positive)
-    rate = pyro.param("sigma_rate", lambda: init_rate, constraint=constraints.positive)  # type: ignore[arg-type, return-value]
-    mean0, prec0 = gaussian_prior(priors, S, order)
-    P0, info0 = (torch.as_tensor(a, dtype=DTYPE) for a in centred_prior(d.center.numpy(), mean0, prec0))
-    c = d.center                                                          # (S,)
-    with pyro.plate("series", S, dim=-1):
-        # sigma = tau^(-1/2) with tau ~ Gamma: the family holds the exact posterior of
-        # sigma under a flat prior, so only the prior's curvature is approximated
-        q_sigma = dist.TransformedDistribution(dist.Gamma(shape, rate), [PowerTransform(-0.5)])  # type: ignore[arg-type]
-        sigma = pyro.sample("sigma", q_sigma)                                 # (..., S)
-        inv_s2 = sigma.pow(-2).unsqueeze(-1)                                  # (..., S, 1)
-        # Lambda = Z'Z / sigma^2 + P_0 ;  Lambda b_mean = Z'(y - c) / sigma^2 + info_0
-        precision = d.ZtZ * inv_s2.unsqueeze(-1) + P0                        # (..., S, k, k)
-        rhs = d.Zty * inv_s2 + info0                                         # (..., S, k)
-        chol = torch.linalg.cholesky(precision)
-        mean = torch.cholesky_solve(rhs.unsqueeze(-1), chol).squeeze(-1)       # (..., S, k)
-        # phi from its marginal: precision = the Schur complement of Lambda_mm
-        l_mm = precision[..., 0, 0]
-        l_pm = precision[..., 1:, 0]
-        prec_phi = precision[..., 1:, 1:] - l_pm.unsqueeze(-1) * l_pm.unsqueeze(-2) / l_mm[..., None, None]
-        phi = pyro.sample("phi", dist.MultivariateNormal(mean[..., 1:], precision_matrix=prec_phi))
-        # m | phi ~ N(m_mean - Lambda_mp (phi - phi_mean) / Lambda_mm, 1 / Lambda_mm); mu = m + c (1 - sum phi)
-        m_loc = mean[..., 0] - (l_pm * (phi - mean[..., 1:])).sum(-1) / l_mm
-        pyro.sample("mu", dist.Normal(m_loc + c * (1.0 - phi.sum(-1)), l_mm.rsqrt()))

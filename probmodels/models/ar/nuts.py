@@ -14,7 +14,7 @@ with the centred regression of :mod:`.design` (``Z = [1, X - c]``, ``y_c = y - c
 ``b = (\mu - c (1 - \sum \phi), \phi)``), so each evaluation costs ``O(S p^2)``
 whatever the length of the series, instead of the ``O(n S p)`` of tracing the Pyro
 model at every leapfrog step. It is the same density as
-:func:`~probmodels.models.ar.model.ar_model` (tested), compiled with the JIT. Each
+:func:`~probmodels.models.ar.sites.ar_model` (tested), compiled with the JIT. Each
 chain starts at its own exact posterior draw (under the Gaussian surrogate priors for
 non-Gaussian ones). Data with missing values use the Pyro model itself
 (:class:`~probmodels.infer.nuts.ModelTarget`), whose missing values are latent.
@@ -44,20 +44,20 @@ def split_u(u: torch.Tensor, S: int, p: int) -> tuple[torch.Tensor, torch.Tensor
     """The flat unconstrained vector(s) ``(..., S (p + 2))`` -> ``mu (..., S)``,
     ``phi (..., S, p)``, the unconstrained sigma ``(..., S)``."""
     u = u.reshape(u.shape[:-1] + (S, p + 2))
-    return u[..., 0], u[..., 1:p + 1], u[..., p + 1]
+    return u[..., 0], u[..., 1 : p + 1], u[..., p + 1]
 
 
 @dataclass
 class ARTarget(NUTSTarget):
     """The potential of the module docstring (picklable: compiled in a chain's process)."""
 
-    ZtZ: torch.Tensor         # (S, k, k)
-    Zty: torch.Tensor         # (S, k)
-    yy: torch.Tensor          # (S,)
+    ZtZ: torch.Tensor  # (S, k, k)
+    Zty: torch.Tensor  # (S, k)
+    yy: torch.Tensor  # (S,)
     n: int
-    center: torch.Tensor      # (S,)
-    priors: dict[str, Any]    # mu (S,), phi (S,) event (p,), sigma (S,): site_dists
-    starts: torch.Tensor      # (chains, S (p + 2)) unconstrained starting points
+    center: torch.Tensor  # (S,)
+    priors: dict[str, Any]  # mu (S,), phi (S,) event (p,), sigma (S,): site_dists
+    starts: torch.Tensor  # (chains, S (p + 2)) unconstrained starting points
     jit_compile: bool = True
 
     @property
@@ -71,11 +71,22 @@ class ARTarget(NUTSTarget):
         mu, phi, v = split_u(u, S, p)
         to_sigma = biject_to(sigma_d.support)
         sigma = to_sigma(v)
-        b = torch.cat([(mu - self.center * (1.0 - phi.sum(-1))).unsqueeze(-1), phi], -1)   # (S, k)
-        rss = self.yy - 2.0 * (b * self.Zty).sum(-1) + (b.unsqueeze(-2) @ self.ZtZ @ b.unsqueeze(-1))[..., 0, 0]
-        loglik = -self.n * torch.log(sigma) - 0.5 * rss / sigma ** 2 - 0.5 * self.n * math.log(2 * math.pi)
-        return (mu_d.log_prob(mu).sum() + phi_d.log_prob(phi).sum() + sigma_d.log_prob(sigma).sum()
-                + to_sigma.log_abs_det_jacobian(v, sigma).sum() + loglik.sum())
+        b = torch.cat([(mu - self.center * (1.0 - phi.sum(-1))).unsqueeze(-1), phi], -1)  # (S, k)
+        rss = (
+            self.yy
+            - 2.0 * (b * self.Zty).sum(-1)
+            + (b.unsqueeze(-2) @ self.ZtZ @ b.unsqueeze(-1))[..., 0, 0]
+        )
+        loglik = (
+            -self.n * torch.log(sigma) - 0.5 * rss / sigma**2 - 0.5 * self.n * math.log(2 * math.pi)
+        )
+        return (
+            mu_d.log_prob(mu).sum()
+            + phi_d.log_prob(phi).sum()
+            + sigma_d.log_prob(sigma).sum()
+            + to_sigma.log_abs_det_jacobian(v, sigma).sum()
+            + loglik.sum()
+        )
 
     def kernel_args(self) -> dict[str, Any]:
         def potential(u):
@@ -87,8 +98,10 @@ class ARTarget(NUTSTarget):
                 potential = torch.jit.trace(potential, self.starts[0].clone(), check_trace=False)
         # a dense mass matrix: the lag coefficients of an AR are strongly correlated, and
         # a diagonal one makes NUTS take several times the leapfrog steps per draw
-        return {"potential_fn": lambda params: potential(params["u"]),
-                "full_mass": self.starts.shape[1] <= FULL_MASS_MAX_DIM}
+        return {
+            "potential_fn": lambda params: potential(params["u"]),
+            "full_mass": self.starts.shape[1] <= FULL_MASS_MAX_DIM,
+        }
 
     def initial_params(self, chain: int):
         return {"u": self.starts[chain % self.starts.shape[0]].clone()}

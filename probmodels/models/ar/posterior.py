@@ -22,8 +22,10 @@ batch: a column fitted alone, in a DataFrame, or in any chunk of ``fit_many``
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from functools import partial
+from typing import Any
 
 import numpy as np
 import pyro
@@ -88,9 +90,17 @@ def _centred_stats(y: np.ndarray, order: int, hold_back: int):
     return gibbs._stats(y, order, hold_back)
 
 
-def draws_for_series(series: Sequence[np.ndarray], labels: Sequence[Any], priors: Mapping[str, Any],
-                     order: int, hold_back: int, num: int, seed: int, *,
-                     correct: bool = True) -> list[SeriesDraws]:
+def draws_for_series(
+    series: Sequence[np.ndarray],
+    labels: Sequence[Any],
+    priors: Mapping[str, Any],
+    order: int,
+    hold_back: int,
+    num: int,
+    seed: int,
+    *,
+    correct: bool = True,
+) -> list[SeriesDraws]:
     """Posterior draws of each series (see the module docstring).
 
     Parameters
@@ -105,10 +115,17 @@ def draws_for_series(series: Sequence[np.ndarray], labels: Sequence[Any], priors
     gauss = gaussian_prior(priors, S, p)
     surrogates = None
     if gauss is None:
-        surrogates = {"mu": _surrogate(priors["mu"], (S,), 17), "phi": _surrogate(priors["phi"], (S, p), 18)}
-        mean = np.concatenate([surrogates["mu"].loc.numpy()[:, None], surrogates["phi"].loc.numpy()], 1)
-        sd = np.concatenate([surrogates["mu"].scale.numpy()[:, None], surrogates["phi"].scale.numpy()], 1)
-        gauss = (mean, np.einsum("si,ij->sij", sd ** -2.0, np.eye(k)))
+        surrogates = {
+            "mu": _surrogate(priors["mu"], (S,), 17),
+            "phi": _surrogate(priors["phi"], (S, p), 18),
+        }
+        mean = np.concatenate(
+            [surrogates["mu"].loc.numpy()[:, None], surrogates["phi"].loc.numpy()], 1
+        )
+        sd = np.concatenate(
+            [surrogates["mu"].scale.numpy()[:, None], surrogates["phi"].scale.numpy()], 1
+        )
+        gauss = (mean, np.einsum("si,ij->sij", sd**-2.0, np.eye(k)))
     with pyro.validation_enabled(False):
         # rebuilt without argument validation: grid points outside a bounded support
         # (Uniform(0, b)) get -inf instead of an error
@@ -116,7 +133,7 @@ def draws_for_series(series: Sequence[np.ndarray], labels: Sequence[Any], priors
 
     def log_prior_sigma(sigma: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """``log p(sigma)`` of the series ``rows`` on their grids ``sigma`` ``(len(rows), G)``."""
-        grid = np.ones((sigma.shape[1], S))                                  # (G, S); 1: a dummy
+        grid = np.ones((sigma.shape[1], S))  # (G, S); 1: a dummy
         grid[:, rows] = sigma.T
         s = torch.as_tensor(grid)
         with pyro.validation_enabled(False):
@@ -134,49 +151,83 @@ def draws_for_series(series: Sequence[np.ndarray], labels: Sequence[Any], priors
         yy, n, c = (np.array([a[i] for a in stats], dtype=float) for i in (2, 3, 4))
         rows = np.asarray(complete)
         conj = exact.conjugate(ZtZ, Zty, yy, n, c, gauss[0][rows], gauss[1][rows])
-        beta_ols = np.linalg.solve(ZtZ + 1e-9 * np.eye(k) * np.diagonal(ZtZ, axis1=1, axis2=2)[:, None, :],
-                                   Zty[..., None])[..., 0]
-        rss = np.clip(yy - np.einsum("si,si->s", beta_ols, Zty), 1e-300 * np.maximum(yy, 1e-300), None)
+        beta_ols = np.linalg.solve(
+            ZtZ + 1e-9 * np.eye(k) * np.diagonal(ZtZ, axis1=1, axis2=2)[:, None, :], Zty[..., None]
+        )[..., 0]
+        rss = np.clip(
+            yy - np.einsum("si,si->s", beta_ols, Zty), 1e-300 * np.maximum(yy, 1e-300), None
+        )
         sigma_hat = np.sqrt(rss / np.maximum(n - k, 1))
         sub = [rngs[s] for s in complete]
-        sigma = exact.sample_sigma(lambda sg: log_prior_sigma(sg, rows) + exact.log_marginal(conj, sg),
-                                   sigma_hat, sub, proposals)                  # (S_c, M)
+        sigma = exact.sample_sigma(
+            lambda sg: log_prior_sigma(sg, rows) + exact.log_marginal(conj, sg),
+            sigma_hat,
+            sub,
+            proposals,
+        )  # (S_c, M)
         eps = np.stack([g.standard_normal((proposals, k)) for g in sub])
-        beta = exact.draw_beta(conj, sigma, eps)                               # (S_c, M, k)
+        beta = exact.draw_beta(conj, sigma, eps)  # (S_c, M, k)
         for i, s in enumerate(complete):
             results[s] = SeriesDraws(beta[i], sigma[i])
     for s in range(S):
         if results[s] is not None:
             continue
         rows = np.array([s])
-        out = gibbs.gibbs(series[s], order, hold_back, gauss[0][s], gauss[1][s],
-                          lambda sg, rows=rows: log_prior_sigma(sg, rows), rngs[s],  # type: ignore[misc]
-                          num_samples=proposals, warmup=GIBBS_WARMUP)
-        chain = np.concatenate([out["beta"], out["sigma"][:, None]], 1)[None]   # (1, M, k + 1)
-        results[s] = SeriesDraws(out["beta"], out["sigma"], out["missing"], out["positions"],
-                                 {"gibbs": True, "ess": float(np.min(ess_bulk(chain))),
-                                  "rhat": float(np.max(rhat(chain)))})
+        out = gibbs.gibbs(
+            series[s],
+            order,
+            hold_back,
+            gauss[0][s],
+            gauss[1][s],
+            partial(log_prior_sigma, rows=rows),
+            rngs[s],
+            num_samples=proposals,
+            warmup=GIBBS_WARMUP,
+        )
+        chain = np.concatenate([out["beta"], out["sigma"][:, None]], 1)[None]  # (1, M, k + 1)
+        results[s] = SeriesDraws(
+            out["beta"],
+            out["sigma"],
+            out["missing"],
+            out["positions"],
+            {
+                "gibbs": True,
+                "ess": float(np.min(ess_bulk(chain))),
+                "rhat": float(np.max(rhat(chain))),
+            },
+        )
     if surrogates is not None and correct:
         _importance_correct(results, priors, surrogates, rngs, num, p)  # type: ignore[arg-type]
     return results  # type: ignore[return-value]
 
 
-def _importance_correct(results: list[SeriesDraws], priors, surrogates, rngs, num: int, p: int) -> None:
+def _importance_correct(
+    results: list[SeriesDraws], priors, surrogates, rngs, num: int, p: int
+) -> None:
     """Resample each series' 2 num proposals to num draws with PSIS weights p / q."""
     S = len(results)
     mu_d = priors["mu"].expand((S,))
-    phi_d = (priors["phi"].expand((S, p)).to_event(1) if priors["phi"].event_shape == ()
-             else priors["phi"].expand((S,)))
-    mu_v = torch.as_tensor(np.stack([r.beta[:, 0] for r in results], 1))          # (M, S)
-    phi_v = torch.as_tensor(np.stack([r.beta[:, 1:] for r in results], 1))        # (M, S, p)
+    phi_d = (
+        priors["phi"].expand((S, p)).to_event(1)
+        if priors["phi"].event_shape == ()
+        else priors["phi"].expand((S,))
+    )
+    mu_v = torch.as_tensor(np.stack([r.beta[:, 0] for r in results], 1))  # (M, S)
+    phi_v = torch.as_tensor(np.stack([r.beta[:, 1:] for r in results], 1))  # (M, S, p)
     with pyro.validation_enabled(False):
-        log_w = (mu_d.log_prob(mu_v) + phi_d.log_prob(phi_v) - surrogates["mu"].log_prob(mu_v)
-                 - surrogates["phi"].log_prob(phi_v).sum(-1)).numpy()               # (M, S)
+        log_w = (
+            mu_d.log_prob(mu_v)
+            + phi_d.log_prob(phi_v)
+            - surrogates["mu"].log_prob(mu_v)
+            - surrogates["phi"].log_prob(phi_v).sum(-1)
+        ).numpy()  # (M, S)
     for s, r in enumerate(results):
         pick = psis_resample(log_w[:, s], rngs[s], num)
         smoothed, khat = psis_log_weights(log_w[:, s])
         # the effective size of the weighted proposals (Kish), at most 2 num
-        r.diagnostics.update(khat=khat, is_ess=float(1.0 / np.exp(special.logsumexp(2.0 * smoothed))))
+        r.diagnostics.update(
+            khat=khat, is_ess=float(1.0 / np.exp(special.logsumexp(2.0 * smoothed)))
+        )
         r.beta, r.sigma = r.beta[pick], r.sigma[pick]
         if r.missing.size:
             r.missing = r.missing[pick]

@@ -8,8 +8,9 @@ bounded (``_CHUNK`` numbers at a time); only the result itself has the full size
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,17 +58,22 @@ class ARFit(FitResult):
         return self.ar.effective_hold_back
 
     def _describe(self) -> str:
-        return (f"{self.ar!r}, {self.data.num_series} series x {self.data.num_steps} steps")
+        return f"{self.ar!r}, {self.data.num_series} series x {self.data.num_steps} steps"
 
     def _flat(self, name: str) -> np.ndarray:
         v = np.asarray(self.draws[name], dtype=np.float64)
         return v.reshape((-1,) + v.shape[2:])
 
     def _hold_back(self, hold_back: int | None) -> int:
-        h = self.hold_back if hold_back is None else check_int(hold_back, "hold_back",
-                                                               minimum=self.hold_back)
+        h = (
+            self.hold_back
+            if hold_back is None
+            else check_int(hold_back, "hold_back", minimum=self.hold_back)
+        )
         if h >= self.data.num_steps:
-            raise ValueError(f"hold_back must be below the series length {self.data.num_steps}, got {h}.")
+            raise ValueError(
+                f"hold_back must be below the series length {self.data.num_steps}, got {h}."
+            )
         return h
 
     def _series(self, sl: slice) -> np.ndarray:
@@ -88,7 +94,7 @@ class ARFit(FitResult):
         ``(draws, n, S, p)`` and ``(draws, n, S)`` with each draw's imputed values."""
         Y = self.data.values if self.missing_index is None else self._series(sl)
         T = Y.shape[-2]
-        X = np.stack([Y[..., h - 1 - i: T - 1 - i, :] for i in range(self.order)], axis=-1)
+        X = np.stack([Y[..., h - 1 - i : T - 1 - i, :] for i in range(self.order)], axis=-1)
         return X, Y[..., h:, :]
 
     def _chunks(self, rows: int):
@@ -122,8 +128,9 @@ class ARFit(FitResult):
         out[:, self._missing_targets(h)] = np.nan
         return self._shape_out(out)
 
-    def posterior_predictive(self, *, seed: int | None = None,
-                             hold_back: int | None = None) -> np.ndarray:
+    def posterior_predictive(
+        self, *, seed: int | None = None, hold_back: int | None = None
+    ) -> np.ndarray:
         """One-step-ahead replicated data ``(chain, draw, time, series)`` given the lags."""
         h = self._hold_back(hold_back)
         sigma = self._flat("sigma")
@@ -148,8 +155,10 @@ class ARFit(FitResult):
         if self.data.univariate:
             index = self.data.index[t]
         else:
-            index = pd.MultiIndex.from_arrays([self.data.index[t], [self.data.columns[i] for i in s]],
-                                              names=[self.data.index.name or "time", "series"])
+            index = pd.MultiIndex.from_arrays(
+                [self.data.index[t], [self.data.columns[i] for i in s]],
+                names=[self.data.index.name or "time", "series"],
+            )
         return pd.DataFrame(table, index=index)
 
     def forecast_paths(self, steps: int, *, seed: int | None = None) -> np.ndarray:
@@ -167,8 +176,9 @@ class ARFit(FitResult):
         eps = torch.randn((N, steps, S), generator=self._rng(seed), dtype=DTYPE)
         return recurse(mu, phi, sigma.unsqueeze(-2) * eps, init.expand(N, p, S)).numpy()
 
-    def forecast(self, steps: int, *, quantiles: Sequence[float] = (0.05, 0.5, 0.95),
-                 seed: int | None = None) -> pd.DataFrame:
+    def forecast(
+        self, steps: int, *, quantiles: Sequence[float] = (0.05, 0.5, 0.95), seed: int | None = None
+    ) -> pd.DataFrame:
         """Posterior-predictive forecast table.
 
         Returns
@@ -182,7 +192,7 @@ class ARFit(FitResult):
         if any(not 0.0 < q < 1.0 for q in qs):
             raise ValueError(f"quantiles must lie strictly between 0 and 1, got {list(quantiles)}.")
         index = extend_index(self.data.index, steps)
-        paths = self.forecast_paths(steps, seed=seed)                 # (N, steps, S)
+        paths = self.forecast_paths(steps, seed=seed)  # (N, steps, S)
         frames = {}
         for s, col in enumerate(self.data.columns):
             stats = {"mean": paths[:, :, s].mean(0)}
@@ -199,7 +209,7 @@ class ARFit(FitResult):
         Stationary means every root of ``1 - sum_i phi_i z^i`` lies outside the
         unit circle (:func:`~probmodels.models.ar.design.stationary`).
         """
-        prob = stationary(self._flat("phi")).mean(0)                  # (S,)
+        prob = stationary(self._flat("phi")).mean(0)  # (S,)
         if self.data.univariate:
             return float(prob[0])
         return pd.Series(prob, index=list(self.data.columns), name="P(stationary)")
@@ -212,12 +222,21 @@ class ARFit(FitResult):
         if self.missing_index is not None:
             post["y_missing"] = np.asarray(self.draws["y_missing"])
             t, s = self.missing_index[:, 0], self.missing_index[:, 1]
-            labels = ([str(self.data.index[i]) for i in t] if self.data.univariate else
-                      [f"{self.data.index[i]}, {self.data.columns[j]}" for i, j in zip(t, s)])
+            labels = (
+                [str(self.data.index[i]) for i in t]
+                if self.data.univariate
+                else [f"{self.data.index[i]}, {self.data.columns[j]}" for i, j in zip(t, s)]
+            )
             extra_dims, extra_coords = {"y_missing": ["missing"]}, {"missing": labels}
         if self.data.univariate:
-            post.update(mu=post["mu"][..., 0], phi=post["phi"][..., 0, :], sigma=post["sigma"][..., 0])
-            return post, {"mu": [], "phi": ["lag"], "sigma": [], **extra_dims}, {"lag": lags, **extra_coords}
+            post.update(
+                mu=post["mu"][..., 0], phi=post["phi"][..., 0, :], sigma=post["sigma"][..., 0]
+            )
+            return (
+                post,
+                {"mu": [], "phi": ["lag"], "sigma": [], **extra_dims},
+                {"lag": lags, **extra_coords},
+            )
         dims = {"mu": ["series"], "phi": ["series", "lag"], "sigma": ["series"], **extra_dims}
         return post, dims, {"lag": lags, "series": list(self.data.columns), **extra_coords}
 
@@ -225,8 +244,9 @@ class ARFit(FitResult):
         post, dims, coords = self._posterior()
         return post, {k: [list(coords[d]) for d in dims[k]] for k in post}
 
-    def to_arviz(self, *, seed: int | None = None, hold_back: int | None = None,
-                 num_draws: int | None = None):
+    def to_arviz(
+        self, *, seed: int | None = None, hold_back: int | None = None, num_draws: int | None = None
+    ):
         """ArviZ data: posterior, posterior_predictive, log_likelihood, observed_data
         (and sample_stats for NUTS), dims ``chain, draw, lag, time`` (and ``series``).
 
@@ -244,8 +264,10 @@ class ARFit(FitResult):
         if num_draws is not None:
             return self._thinned(num_draws).to_arviz(seed=seed, hold_back=hold_back)
         h = self._hold_back(hold_back)
-        self._check_export_size(2 * (self.data.num_steps - h) * self.data.num_series,
-                                "log_likelihood and posterior_predictive")
+        self._check_export_size(
+            2 * (self.data.num_steps - h) * self.data.num_series,
+            "log_likelihood and posterior_predictive",
+        )
         post, dims, coords = self._posterior()
         # the steps whose values are observed in every series (LOO scores observations)
         keep = ~self._missing_targets(h).any(1)
@@ -261,24 +283,42 @@ class ARFit(FitResult):
         else:
             dims["y"] = ["time", "series"]
         return to_arviz(
-            posterior=post, posterior_predictive={"y": pp}, log_likelihood={"y": ll},
-            observed_data={"y": obs}, sample_stats=self.sample_stats or None,
-            coords=coords, dims=dims,
-            attrs={"inference_library": "pyro", "inference_library_version": pyro.__version__,
-                   "model": repr(self.ar), "method": self.method, "seed": int(self.seed)},
+            posterior=post,
+            posterior_predictive={"y": pp},
+            log_likelihood={"y": ll},
+            observed_data={"y": obs},
+            sample_stats=self.sample_stats or None,
+            coords=coords,
+            dims=dims,
+            attrs={
+                "inference_library": "pyro",
+                "inference_library_version": pyro.__version__,
+                "model": repr(self.ar),
+                "method": self.method,
+                "seed": int(self.seed),
+            },
         )
 
-    def plot_forecast(self, steps: int = 20, *, levels: Sequence[float] = (0.5, 0.8, 0.95),
-                      quantiles: tuple[float, float] | None = None, series: str | None = None,
-                      history: int | None = None, ax=None, seed: int | None = None):
+    def plot_forecast(
+        self,
+        steps: int = 20,
+        *,
+        levels: Sequence[float] = (0.5, 0.8, 0.95),
+        quantiles: tuple[float, float] | None = None,
+        series: str | None = None,
+        history: int | None = None,
+        ax=None,
+        seed: int | None = None,
+    ):
         """Fan chart of the forecast: the history, the forecast mean and nested central
         intervals at ``levels`` (:func:`probmodels.plots.ar.plot_fan_chart`); with
         ``quantiles=(lo, hi)`` a single band between those quantiles instead. Returns the Axes."""
         from probmodels.plots.ar import _series_position, plot_fan_chart
 
         if quantiles is None:
-            return plot_fan_chart(self, steps, levels=levels, series=series, history=history,
-                                  seed=seed, ax=ax)
+            return plot_fan_chart(
+                self, steps, levels=levels, series=series, history=history, seed=seed, ax=ax
+            )
         from probmodels.plots import plot_forecast
 
         lo, hi = quantiles
@@ -288,12 +328,19 @@ class ARFit(FitResult):
             table = table[col]
         hist = pd.Series(self.data.values[:, s], index=self.data.index, name=col)
         if history is not None:
-            hist = hist.iloc[-check_int(history, "history", minimum=1):]
-        return plot_forecast(hist, table, lower=f"q{lo:g}", upper=f"q{hi:g}", ax=ax,
-                             title=f"{self.ar!r} forecast, {int(round((hi - lo) * 100))}% band")
+            hist = hist.iloc[-check_int(history, "history", minimum=1) :]
+        return plot_forecast(
+            hist,
+            table,
+            lower=f"q{lo:g}",
+            upper=f"q{hi:g}",
+            ax=ax,
+            title=f"{self.ar!r} forecast, {int(round((hi - lo) * 100))}% band",
+        )
 
-    def plot_residual_diagnostics(self, *, series: str | None = None, seed: int | None = None,
-                                  axes=None):
+    def plot_residual_diagnostics(
+        self, *, series: str | None = None, seed: int | None = None, axes=None
+    ):
         """Residual series, residual ACF with its ±1.96/√n band, normal QQ and PIT histogram
         on a 2 x 2 figure (:func:`probmodels.plots.ar.plot_residual_diagnostics`); returns
         the Axes array."""
@@ -326,26 +373,41 @@ class ARFit(FitResult):
 
     @classmethod
     def _from_state(cls, common, meta, arrays):
-        ar = BayesianAR(meta["order"], hold_back=meta["hold_back"],
-                        priors={k: _priors.from_json(v) for k, v in meta["user_priors"].items()})
-        data = TimeSeriesData(values=np.ascontiguousarray(arrays["data"], dtype=np.float64),
-                              index=index_from_json(meta["index"]),
-                              columns=tuple(meta["columns"]), univariate=meta["univariate"])
+        ar = BayesianAR(
+            meta["order"],
+            hold_back=meta["hold_back"],
+            priors={k: _priors.from_json(v) for k, v in meta["user_priors"].items()},
+        )
+        data = TimeSeriesData(
+            values=np.ascontiguousarray(arrays["data"], dtype=np.float64),
+            index=index_from_json(meta["index"]),
+            columns=tuple(meta["columns"]),
+            univariate=meta["univariate"],
+        )
         priors_used = {k: _priors.from_json(v) for k, v in meta["priors_used"].items()}
         _check_draws(common["draws"], ar.order, data.num_series, data.num_steps)
         missing = arrays.get("missing_index")
-        return cls(**common, ar=ar, data=data, priors_used=priors_used,
-                   missing_index=None if missing is None else np.asarray(missing, dtype=np.int64))
+        return cls(
+            **common,
+            ar=ar,
+            data=data,
+            priors_used=priors_used,
+            missing_index=None if missing is None else np.asarray(missing, dtype=np.int64),
+        )
 
 
 def _check_draws(draws, order: int, num_series: int, num_steps: int) -> None:
     """The saved draws agree with the saved order and data (a tampered file does not)."""
     phi, mu, sigma = (np.shape(draws.get(k, ())) for k in ("phi", "mu", "sigma"))
     if len(phi) != 4 or phi[-1] != order:
-        raise ValueError(f"the metadata says order {order}, the file holds phi draws of "
-                         f"{phi[-1] if phi else 0} lag(s) (shape {phi})")
+        raise ValueError(
+            f"the metadata says order {order}, the file holds phi draws of "
+            f"{phi[-1] if phi else 0} lag(s) (shape {phi})"
+        )
     if not (mu == sigma == phi[:3]) or phi[2] != num_series:
-        raise ValueError(f"the draws (mu {mu}, phi {phi}, sigma {sigma}) do not match the saved "
-                         f"data's {num_series} series")
+        raise ValueError(
+            f"the draws (mu {mu}, phi {phi}, sigma {sigma}) do not match the saved "
+            f"data's {num_series} series"
+        )
     if num_steps <= order:
         raise ValueError(f"the saved data have {num_steps} steps, too few for order {order}")

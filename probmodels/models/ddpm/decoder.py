@@ -28,8 +28,9 @@ class DiscretizedGaussian(dist.TorchDistribution):
 
     def expand(self, batch_shape, _instance=None):
         batch_shape = torch.Size(batch_shape)
-        return DiscretizedGaussian(self.loc.expand(batch_shape), self.scale.expand(batch_shape),
-                                   self.num_levels)
+        return DiscretizedGaussian(
+            self.loc.expand(batch_shape), self.scale.expand(batch_shape), self.num_levels
+        )
 
     def log_prob(self, value):
         delta = 1.0 / (self.num_levels - 1)
@@ -44,13 +45,17 @@ class DiscretizedGaussian(dist.TorchDistribution):
         middle = log_b + torch.log1p(-torch.exp((log_a - log_b).clamp(max=-1e-12)))
         bottom = value <= -1.0 + delta / 2
         top = value >= 1.0 - delta / 2
-        return torch.where(bottom, torch.special.log_ndtr(upper),
-                           torch.where(top, torch.special.log_ndtr(-lower), middle))
+        return torch.where(
+            bottom,
+            torch.special.log_ndtr(upper),
+            torch.where(top, torch.special.log_ndtr(-lower), middle),
+        )
 
     def sample(self, sample_shape=torch.Size()):
         shape = self._extended_shape(sample_shape)
         with torch.no_grad():
-            x = self.loc.expand(shape) + self.scale.expand(shape) * torch.randn(shape, dtype=self.loc.dtype,
-                                                                                 device=self.loc.device)
+            x = self.loc.expand(shape) + self.scale.expand(shape) * torch.randn(
+                shape, dtype=self.loc.dtype, device=self.loc.device
+            )
             k = self.num_levels - 1
-            return (torch.round((x.clamp(-1.0, 1.0) + 1.0) * k / 2) * 2 / k - 1.0)
+            return torch.round((x.clamp(-1.0, 1.0) + 1.0) * k / 2) * 2 / k - 1.0

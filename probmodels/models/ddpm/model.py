@@ -57,11 +57,10 @@ for the default :math:`T = 1000`).
 from __future__ import annotations
 
 import copy
-import math
 import os
-import warnings
-from dataclasses import asdict, dataclass
-from typing import Literal, Sequence, get_args
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pyro
@@ -69,75 +68,42 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from probmodels._diffusion import (PREDICTIONS, SCHEDULES, TIMESTEP_SAMPLINGS, VARIANCES, WEIGHTINGS,
-                                   Diffusion, Prediction, Schedule, TimestepSampling, Variance,
-                                   Weighting, beta_schedule, gaussian_kl, sample_timesteps)
-from probmodels._validation import check_bool, check_choice, check_finite, check_float, check_int
-from probmodels.results import result_class
-from probmodels.infer.config import TrainConfig
+from probmodels._diffusion import (
+    PREDICTIONS,
+    SCHEDULES,
+    VARIANCES,
+    Diffusion,
+    Prediction,
+    Schedule,
+    TimestepSampling,
+    Variance,
+    Weighting,
+    beta_schedule,
+    gaussian_kl,
+    sample_timesteps,
+)
+from probmodels._validation import check_bool, check_choice, check_finite, check_int
 from probmodels.infer.pipeline import neural_config
 from probmodels.infer.runtime import pyro_section
 from probmodels.infer.train import train
+from probmodels.models.ddpm.config import (
+    DECODERS,
+    MAX_TIMESTEPS,
+    OBJECTIVES,
+    DDPMTrainConfig,
+    Decoder,
+    Objective,
+    check_unet_widths,
+    warn_unstandardized,
+)
 from probmodels.models.ddpm.decoder import DiscretizedGaussian
 from probmodels.nn import TimeMLP, UNet
+from probmodels.results import result_class
+
+if TYPE_CHECKING:
+    from probmodels.models.ddpm.result import DDPMFit
 
 __all__ = ["DDPM", "DDPMTrainConfig", "DECODERS", "Decoder", "OBJECTIVES", "Objective"]
-
-Decoder = Literal["gaussian", "discretized"]
-DECODERS: tuple[str, ...] = get_args(Decoder)
-Objective = Literal["simple", "elbo", "chain"]
-OBJECTIVES: tuple[str, ...] = get_args(Objective)
-
-
-#: the longest chain accepted (DDPMs use 1,000 steps; the schedules are arrays of this length)
-MAX_TIMESTEPS = 100_000
-
-
-@dataclass(frozen=True)
-class DDPMTrainConfig(TrainConfig):
-    r""":class:`~probmodels.infer.config.TrainConfig` with the DDPM's defaults and its objective.
-
-    ``objective``: ``"simple"`` (default), Ho et al.'s :math:`L_\text{simple}` (eq. 14);
-    ``"elbo"``, the unbiased one-timestep estimate of the negative ELBO
-    (:meth:`DDPM.sampled_bound`, per example); ``"chain"``, Pyro's
-    ``TraceMeanField_ELBO`` on the whole chain (``T`` network calls a step; for
-    small ``T`` only). Defaults: 7,000 steps of batches of 512, AdamW with a
-    one-cycle rate peaking at 2e-3, gradients clipped to 1, EMA 0.995 of the
-    weights (the plain PyTorch recipe of shared/NOTES.md plus EMA).
-
-    ``loss_weighting``: ``"none"`` (default) or ``"min_snr"``, Min-SNR-:math:`\gamma`
-    weights with :math:`\gamma` = ``snr_gamma`` (5) for ``objective="simple"``
-    (:meth:`probmodels._diffusion.Diffusion.loss_weight`). ``timestep_sampling``:
-    ``"stratified"`` (default), one timestep per stratum of the chain in each batch,
-    or ``"uniform"``, independent draws (:func:`probmodels._diffusion.sample_timesteps`);
-    each timestep is uniform on ``1..T`` either way, so both objectives keep their
-    expectations.
-    """
-
-    steps: int = 7000
-    batch_size: int = 512
-    lr: float = 2e-3
-    schedule: str = "onecycle"
-    ema_decay: float | None = 0.995
-    grad_clip: float | None = 1.0
-    checkpoint_every: int = 50
-    objective: Objective = "simple"
-    loss_weighting: Weighting = "none"
-    snr_gamma: float = 5.0
-    timestep_sampling: TimestepSampling = "stratified"
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_choice(self.objective, "objective", OBJECTIVES)
-        check_choice(self.loss_weighting, "loss_weighting", WEIGHTINGS)
-        check_float(self.snr_gamma, "snr_gamma", positive=True)
-        check_choice(self.timestep_sampling, "timestep_sampling", TIMESTEP_SAMPLINGS)
-        if self.loss_weighting != "none" and self.objective != "simple":
-            raise ValueError(
-                f"loss_weighting={self.loss_weighting!r} reweights the squared error of "
-                f"objective='simple'; objective={self.objective!r} is the bound itself and "
-                f"takes no weighting. Pass loss_weighting='none', or objective='simple'."
-            )
 
 
 class DDPM:
@@ -214,7 +180,7 @@ class DDPM:
 
     def __init__(
         self,
-        data_shape: Sequence[int],
+        data_shape: Sequence[int] | int,
         *,
         timesteps: int = 1000,
         noise_schedule: Schedule | None = None,
@@ -233,14 +199,19 @@ class DDPM:
         standardize: bool | None = None,
     ) -> None:
         if isinstance(data_shape, (int, np.integer)):
-            data_shape = (data_shape,)
-        if (isinstance(data_shape, (str, bytes)) or not isinstance(data_shape, Sequence)
-                or len(data_shape) not in (1, 3)):
+            data_shape = (int(data_shape),)
+        if (
+            isinstance(data_shape, (str, bytes))
+            or not isinstance(data_shape, Sequence)
+            or len(data_shape) not in (1, 3)
+        ):
             raise ValueError(
                 f"data_shape must be the shape of one example, (D,) for vectors or (C, H, W) for "
                 f"images; got {data_shape!r}. Pass e.g. data_shape=(2,) or data_shape=(1, 8, 8)."
             )
-        self.data_shape = tuple(check_int(d, f"data_shape[{i}]", minimum=1) for i, d in enumerate(data_shape))
+        self.data_shape = tuple(
+            check_int(d, f"data_shape[{i}]", minimum=1) for i, d in enumerate(data_shape)
+        )
         self.timesteps = check_int(timesteps, "timesteps", minimum=1)
         if self.timesteps > MAX_TIMESTEPS:
             raise ValueError(
@@ -268,23 +239,36 @@ class DDPM:
             )
         num_groups = check_int(num_groups, "num_groups", minimum=1)
         if denoiser is None and len(self.data_shape) == 3:
-            _check_unet_widths(base_channels, channel_mults, num_groups)
+            check_unet_widths(base_channels, channel_mults, num_groups)
         self.config = {
-            "data_shape": list(self.data_shape), "timesteps": self.timesteps,
-            "noise_schedule": self.noise_schedule, "standardize": self.standardize,
-            "prediction": self.prediction, "variance": self.variance, "decoder": self.decoder,
-            "num_levels": self.num_levels, "hidden": hidden, "depth": depth,
-            "base_channels": base_channels, "channel_mults": list(channel_mults),
-            "num_groups": num_groups, "beta_start": beta_start, "beta_end": beta_end, "custom_denoiser": denoiser is not None,
+            "data_shape": list(self.data_shape),
+            "timesteps": self.timesteps,
+            "noise_schedule": self.noise_schedule,
+            "standardize": self.standardize,
+            "prediction": self.prediction,
+            "variance": self.variance,
+            "decoder": self.decoder,
+            "num_levels": self.num_levels,
+            "hidden": hidden,
+            "depth": depth,
+            "base_channels": base_channels,
+            "channel_mults": list(channel_mults),
+            "num_groups": num_groups,
+            "beta_start": beta_start,
+            "beta_end": beta_end,
+            "custom_denoiser": denoiser is not None,
         }
-        betas = beta_schedule(self.noise_schedule, self.timesteps, beta_start=beta_start, beta_end=beta_end)
+        betas = beta_schedule(
+            self.noise_schedule, self.timesteps, beta_start=beta_start, beta_end=beta_end
+        )
         self.diffusion = Diffusion(betas, variance=self.variance)
         if denoiser is None:
             if len(self.data_shape) == 1:
                 denoiser = TimeMLP(self.data_shape[0], hidden, depth)
             else:
-                denoiser = UNet(self.data_shape[0], base_channels, tuple(channel_mults),
-                                num_groups=num_groups)
+                denoiser = UNet(
+                    self.data_shape[0], base_channels, tuple(channel_mults), num_groups=num_groups
+                )
         elif not isinstance(denoiser, nn.Module):
             raise TypeError(
                 f"denoiser must be a torch.nn.Module called as denoiser(x_t, t); got "
@@ -292,8 +276,10 @@ class DDPM:
             )
         self.denoiser = denoiser
         # the standardisation of continuous data, set by fit (identity until then)
-        self.data_loc = torch.zeros(self.data_shape if len(self.data_shape) == 1 else
-                                    (self.data_shape[0], 1, 1), dtype=torch.float64)
+        self.data_loc = torch.zeros(
+            self.data_shape if len(self.data_shape) == 1 else (self.data_shape[0], 1, 1),
+            dtype=torch.float64,
+        )
         self.data_scale = torch.ones_like(self.data_loc)
 
     # ------------------------------------------------------------ helpers
@@ -327,8 +313,9 @@ class DDPM:
         """
         if isinstance(t, int):
             if hasattr(self.denoiser, "time_features"):
-                rows = self.denoiser.time_features(torch.full((1,), float(t), dtype=x_t.dtype,
-                                                              device=x_t.device))
+                rows = cast(Any, self.denoiser).time_features(
+                    torch.full((1,), float(t), dtype=x_t.dtype, device=x_t.device)
+                )
                 return self.denoiser(x_t, features=rows)
             t = torch.full(x_t.shape[:1], t, dtype=torch.long, device=x_t.device)
         return self.denoiser(x_t, t)
@@ -349,8 +336,10 @@ class DDPM:
     # ------------------------------------------------------------ standardisation
     def _standardisation(self, like: torch.Tensor):
         """``(loc, scale)`` of the data's standardisation, in ``like``'s dtype and device."""
-        return (self.data_loc.to(dtype=like.dtype, device=like.device),
-                self.data_scale.to(dtype=like.dtype, device=like.device))
+        return (
+            self.data_loc.to(dtype=like.dtype, device=like.device),
+            self.data_scale.to(dtype=like.dtype, device=like.device),
+        )
 
     def to_unit(self, x: torch.Tensor) -> torch.Tensor:
         """Data -> the standardised space the chain runs in (identity without standardisation)."""
@@ -387,21 +376,29 @@ class DDPM:
             hint = ""
             if tuple(array.shape) == self.data_shape:
                 hint = f" For a single example use {name}[None]."
-            elif array.ndim == self.event_dim and tuple(array.shape[1:]) == self.data_shape[1:] and self.data_shape[0] == 1:
+            elif (
+                array.ndim == self.event_dim
+                and tuple(array.shape[1:]) == self.data_shape[1:]
+                and self.data_shape[0] == 1
+            ):
                 hint = f" Add the channel axis with {name}[:, None]."
             raise ValueError(
                 f"{name} must have shape {expected}, one row per example with data_shape="
                 f"{self.data_shape}; received shape {tuple(array.shape)}.{hint or ' Reshape it, or build DDPM(data_shape=...) to match.'}"
             )
         if array.shape[0] < 1:
-            raise ValueError(f"{name} must hold at least one example; received shape {tuple(array.shape)}.")
+            raise ValueError(
+                f"{name} must hold at least one example; received shape {tuple(array.shape)}."
+            )
         if array.dtype == object or array.dtype.kind not in "iuf":
             raise TypeError(
                 f"{name} must be real numbers, got dtype {array.dtype}; a DDPM models continuous "
                 f"data (or images scaled to [-1, 1]). Convert it, e.g. {name}.astype(np.float32)."
             )
         check_finite(array, name)
-        if self.decoder == "discretized" and (array.min() < -1.0 - 1e-6 or array.max() > 1.0 + 1e-6):
+        if self.decoder == "discretized" and (
+            array.min() < -1.0 - 1e-6 or array.max() > 1.0 + 1e-6
+        ):
             raise ValueError(
                 f"{name} must lie in [-1, 1] for decoder='discretized'; received values in "
                 f"[{array.min():.4g}, {array.max():.4g}]. Scale the pixels, e.g. x = pixels / 127.5 - 1 "
@@ -449,7 +446,9 @@ class DDPM:
         T, k = self.timesteps, self.event_dim
         if x0 is None:
             if num_samples is None:
-                raise ValueError("model() needs x0 or num_samples; pass e.g. num_samples=100 to simulate.")
+                raise ValueError(
+                    "model() needs x0 or num_samples; pass e.g. num_samples=100 to simulate."
+                )
             n = num_samples
         else:
             n = x0.shape[0]
@@ -475,7 +474,9 @@ class DDPM:
             x = pyro.sample(f"x_{T}", dist.Normal(mean, var.sqrt().expand_as(mean)).to_event(k))
             for t in range(T, 1, -1):
                 mean, var = d.q_posterior(x0, x, t)  # eqs. 6-7
-                x = pyro.sample(f"x_{t - 1}", dist.Normal(mean, var.sqrt().expand_as(mean)).to_event(k))
+                x = pyro.sample(
+                    f"x_{t - 1}", dist.Normal(mean, var.sqrt().expand_as(mean)).to_event(k)
+                )
 
     # ------------------------------------------------------------ bound terms
     def _sum_event(self, value: torch.Tensor) -> torch.Tensor:
@@ -484,8 +485,9 @@ class DDPM:
     def prior_term(self, x0: torch.Tensor) -> torch.Tensor:
         r""":math:`L_T = \mathrm{KL}(q(x_T \mid x_0) \,\|\, \mathcal N(0, I))` per example, shape ``(N,)``."""
         mean, var = self.diffusion.q_mean_var(self.to_unit(x0), self.timesteps)
-        return self._sum_event(gaussian_kl(mean, var.expand_as(mean), torch.zeros_like(mean),
-                                           torch.ones_like(mean)))
+        return self._sum_event(
+            gaussian_kl(mean, var.expand_as(mean), torch.zeros_like(mean), torch.ones_like(mean))
+        )
 
     def _check_t(self, t, x0: torch.Tensor):
         """``t`` as an int or a ``(N,)`` long tensor after checking ``1 <= t <= T``."""
@@ -494,18 +496,29 @@ class DDPM:
             if not 1 <= int(t) <= T:
                 raise ValueError(f"t must be in 1..{T} (timesteps={T}); received t={int(t)}.")
             return int(t)
-        if isinstance(t, torch.Tensor) and t.dim() == 0 and not t.is_floating_point() and t.dtype != torch.bool:
+        if (
+            isinstance(t, torch.Tensor)
+            and t.dim() == 0
+            and not t.is_floating_point()
+            and t.dtype != torch.bool
+        ):
             return self._check_t(int(t), x0)
         if isinstance(t, torch.Tensor) and not t.is_floating_point() and t.dtype != torch.bool:
             if t.shape != x0.shape[:1]:
-                raise ValueError(f"t must be an int or a tensor of shape ({x0.shape[0]},), one step "
-                                 f"per example; received shape {tuple(t.shape)}.")
+                raise ValueError(
+                    f"t must be an int or a tensor of shape ({x0.shape[0]},), one step "
+                    f"per example; received shape {tuple(t.shape)}."
+                )
             if t.numel() and (int(t.min()) < 1 or int(t.max()) > T):
-                raise ValueError(f"t must be in 1..{T} (timesteps={T}); received values in "
-                                 f"{int(t.min())}..{int(t.max())}.")
+                raise ValueError(
+                    f"t must be in 1..{T} (timesteps={T}); received values in "
+                    f"{int(t.min())}..{int(t.max())}."
+                )
             return t.long()
-        raise TypeError(f"t must be an int or an integer tensor of shape (N,); received "
-                        f"{type(t).__name__}{'' if not isinstance(t, torch.Tensor) else ' of dtype ' + str(t.dtype)}.")
+        raise TypeError(
+            f"t must be an int or an integer tensor of shape (N,); received "
+            f"{type(t).__name__}{'' if not isinstance(t, torch.Tensor) else ' of dtype ' + str(t.dtype)}."
+        )
 
     def step_term(self, x0: torch.Tensor, t, noise: torch.Tensor | None = None) -> torch.Tensor:
         r"""One draw of :math:`L_{t-1}` (:math:`t \ge 2`) or :math:`L_0` (:math:`t = 1`) per example.
@@ -524,20 +537,25 @@ class DDPM:
         mean_q, var_q = d.q_posterior(x0, x_t, t)
         first = (t == 1) if isinstance(t, int) else (t == 1).reshape((-1,) + (1,) * self.event_dim)
         # t = 1 has var_q = 0 (x_0 is known); a dummy 1 keeps the unused KL finite
-        var_q_safe = torch.where(torch.as_tensor(first, device=x0.device), torch.ones_like(var_q), var_q)
+        var_q_safe = torch.where(
+            torch.as_tensor(first, device=x0.device), torch.ones_like(var_q), var_q
+        )
         kl = gaussian_kl(mean_q, var_q_safe.expand_as(mean_q), mean_p, var_p.expand_as(mean_p))
         if self.decoder == "discretized":
-            nll = -DiscretizedGaussian(mean_p, var_p.sqrt().expand_as(mean_p), self.num_levels).log_prob(x0)
+            nll = -DiscretizedGaussian(
+                mean_p, var_p.sqrt().expand_as(mean_p), self.num_levels
+            ).log_prob(x0)
         else:
             # in the data's units: the standardised density less the Jacobian sum log sd
             _, s = self._standardisation(x0)
             nll = -dist.Normal(mean_p, var_p.sqrt().expand_as(mean_p)).log_prob(x0) + torch.log(s)
         if isinstance(t, int):
             return self._sum_event(nll if t == 1 else kl)
-        return self._sum_event(torch.where(first, nll, kl))
+        return self._sum_event(torch.where(torch.as_tensor(first), nll, kl))
 
-    def sampled_bound(self, x0: torch.Tensor, *,
-                      timestep_sampling: TimestepSampling = "uniform") -> torch.Tensor:
+    def sampled_bound(
+        self, x0: torch.Tensor, *, timestep_sampling: TimestepSampling = "uniform"
+    ) -> torch.Tensor:
         r"""Unbiased one-timestep estimate of the negative ELBO per example, shape ``(N,)``.
 
         :math:`L_T + T \cdot L_{t-1}` with :math:`t \sim \mathcal U\{1, \dots, T\}`
@@ -558,8 +576,14 @@ class DDPM:
             total = total + self.step_term(x0, t)
         return total
 
-    def simple_loss(self, x0: torch.Tensor, *, loss_weighting: Weighting = "none", snr_gamma: float = 5.0,
-                    timestep_sampling: TimestepSampling = "uniform") -> torch.Tensor:
+    def simple_loss(
+        self,
+        x0: torch.Tensor,
+        *,
+        loss_weighting: Weighting = "none",
+        snr_gamma: float = 5.0,
+        timestep_sampling: TimestepSampling = "uniform",
+    ) -> torch.Tensor:
         r"""Ho et al.'s :math:`L_\text{simple}` (eq. 14) for the chosen parameterisation, a scalar.
 
         The mean over the batch of :math:`w_t \|\text{target} - \text{output}\|^2 / D` with
@@ -577,13 +601,21 @@ class DDPM:
         return (d.loss_weight(t, error, loss_weighting, self.prediction, snr_gamma) * error).mean()
 
     # ------------------------------------------------------------ fitting
-    def default_config(self) -> "DDPMTrainConfig":
+    def default_config(self) -> DDPMTrainConfig:
         """The training options of :meth:`fit` (a :class:`DDPMTrainConfig`)."""
         return DDPMTrainConfig()
 
-    def fit(self, data, *, seed: int | None = None, progress: bool | None = None,
-            num_threads: int | None = 1, device=None, resume: str | os.PathLike | None = None,
-            **options) -> "DDPMFit":
+    def fit(
+        self,
+        data,
+        *,
+        seed: int | None = None,
+        progress: bool | None = None,
+        num_threads: int | None = 1,
+        device=None,
+        resume: str | os.PathLike | None = None,
+        **options,
+    ) -> DDPMFit:
         r"""Train a copy of the denoiser and return it in a :class:`DDPMFit`.
 
         This DDPM is left as it was; ``fit.ddpm`` is the trained copy (its
@@ -614,14 +646,23 @@ class DDPM:
         -------
         DDPMFit
         """
-        config, seed = neural_config(self.default_config(), options, seed=seed, progress=progress,
-                                     num_threads=num_threads, device=device)
+        config, seed = neural_config(
+            self.default_config(),
+            options,
+            seed=seed,
+            progress=progress,
+            num_threads=num_threads,
+            device=device,
+        )
         x = self.check_data(data)
         # the fit owns a trained copy; this DDPM (and earlier fits) keep their weights
         trained = copy.deepcopy(self)
         if self.standardize:
-            flat = x.double().transpose(0, 1).reshape(self.data_shape[0], -1) if self.event_dim == 3 \
+            flat = (
+                x.double().transpose(0, 1).reshape(self.data_shape[0], -1)
+                if self.event_dim == 3
                 else x.double()
+            )
             axis = 1 if self.event_dim == 3 else 0
             loc, sd = flat.mean(axis), flat.std(axis)
             if bool((sd <= 0).any()):
@@ -633,26 +674,37 @@ class DDPM:
             shape = trained.data_loc.shape
             trained.data_loc, trained.data_scale = loc.reshape(shape), sd.reshape(shape)
         else:
-            _warn_unstandardized(x, self.decoder)
+            warn_unstandardized(x, self.decoder)
         trained.diffusion.to(config.device)
         if config.objective == "simple":
+
             def loss_fn(batch):
-                return trained.simple_loss(batch, loss_weighting=config.loss_weighting,
-                                           snr_gamma=config.snr_gamma,
-                                           timestep_sampling=config.timestep_sampling)
+                return trained.simple_loss(
+                    batch,
+                    loss_weighting=config.loss_weighting,
+                    snr_gamma=config.snr_gamma,
+                    timestep_sampling=config.timestep_sampling,
+                )
         elif config.objective == "elbo":
+
             def loss_fn(batch):  # nats per dimension, so the scale does not grow with D
-                return trained.sampled_bound(batch, timestep_sampling=config.timestep_sampling).mean() \
+                return (
+                    trained.sampled_bound(batch, timestep_sampling=config.timestep_sampling).mean()
                     / trained.num_dims
+                )
         else:
             elbo = pyro.infer.TraceMeanField_ELBO()
 
             def loss_fn(batch):
-                return elbo.differentiable_loss(trained.model, trained.guide, batch) / (batch.shape[0] * trained.num_dims)
+                return elbo.differentiable_loss(trained.model, trained.guide, batch) / (
+                    batch.shape[0] * trained.num_dims
+                )
 
         # files and checkpoints written before num_groups existed lack it: keep their
         # fingerprint when it has its default
-        fingerprint_config = {k: v for k, v in self.config.items() if not (k == "num_groups" and v == 8)}
+        fingerprint_config = {
+            k: v for k, v in self.config.items() if not (k == "num_groups" and v == 8)
+        }
         with pyro_section(num_threads=None):
             if not trained.config["custom_denoiser"]:
                 # the seed fixes the initial weights of the default networks too; a denoiser
@@ -660,54 +712,40 @@ class DDPM:
                 with torch.random.fork_rng(devices=[]):  # the weights are drawn on the CPU
                     torch.manual_seed(seed)
                     _reset_parameters(trained.denoiser)
-            run = train(loss_fn, trained.denoiser, x, config, seed=seed, resume=resume, description="DDPM",
-                        fingerprint={"model": "DDPM", "objective": config.objective, **fingerprint_config,
-                                     "denoiser": type(self.denoiser).__name__,
-                                     "parameter_shapes": {k: list(v.shape) for k, v in
-                                                          self.denoiser.state_dict().items()}})
+            run = train(
+                loss_fn,
+                trained.denoiser,
+                x,
+                config,
+                seed=seed,
+                resume=resume,
+                description="DDPM",
+                fingerprint={
+                    "model": "DDPM",
+                    "objective": config.objective,
+                    **fingerprint_config,
+                    "denoiser": type(self.denoiser).__name__,
+                    "parameter_shapes": {
+                        k: list(v.shape) for k, v in self.denoiser.state_dict().items()
+                    },
+                },
+            )
         trained.diffusion.to(trained.device)
         options = {**asdict(config), "device": str(config.device)}
-        return result_class("DDPM")(draws={}, method="svi", seed=seed, losses=run.train_loss, options=options,
-                       diagnostics={"seconds": run.seconds, "steps": run.steps, "epochs": run.epochs,
-                                    "num_examples": int(x.shape[0]), "world_size": run.world_size},
-                       ddpm=trained)
-
-
-def _warn_unstandardized(x: torch.Tensor, decoder: str) -> None:
-    """Continuous data the chain is not standardising should be near mean 0, sd 1."""
-    if decoder != "gaussian":
-        return
-    flat = x.double().reshape(x.shape[0], -1)
-    mean, sd = flat.mean(0), flat.std(0)
-    if bool((mean.abs() > 3.0).any() or (sd > 5.0).any() or (sd < 0.2).any()):
-        warnings.warn(
-            f"standardization check: the data are far from standardised (coordinate means "
-            f"{mean.min():.3g}..{mean.max():.3g}, sds {sd.min():.3g}..{sd.max():.3g}) and "
-            f"standardize=False; the noise schedule assumes unit scale, so samples will miss "
-            f"the data. Use DDPM(..., standardize=True) or standardise the data yourself.",
-            UserWarning, stacklevel=3,
-        )
-
-
-def _check_unet_widths(base_channels, channel_mults, num_groups: int) -> None:
-    """Check that the default UNet's group norms can split every stage width into ``num_groups``."""
-    base = check_int(base_channels, "base_channels", minimum=1)
-    if isinstance(channel_mults, (str, bytes)) or not isinstance(channel_mults, Sequence) or not channel_mults:
-        raise ValueError(f"channel_mults must be a non-empty sequence of positive ints, e.g. (1, 2); "
-                         f"got {channel_mults!r}.")
-    mults = [check_int(m, f"channel_mults[{i}]", minimum=1) for i, m in enumerate(channel_mults)]
-    widths = [base * m for m in mults]
-    bad = [w for w in widths if w % num_groups]
-    if bad:
-        g = math.gcd(*widths)
-        groups = max(d for d in range(1, num_groups + 1) if g % d == 0)
-        base_fix = -(-base // num_groups) * num_groups
-        raise ValueError(
-            f"DDPM: the default UNet's stage widths base_channels * channel_mults = {widths} "
-            f"(base_channels={base}, channel_mults={tuple(mults)}) must each be divisible by "
-            f"num_groups={num_groups}, the groups of its group normalisation; {bad} are not. "
-            f"Pass DDPM(..., base_channels={base_fix}) (a multiple of num_groups) or "
-            f"DDPM(..., num_groups={groups}) (a divisor of every width)."
+        return result_class("DDPM")(
+            draws={},
+            method="svi",
+            seed=seed,
+            losses=run.train_loss,
+            options=options,
+            diagnostics={
+                "seconds": run.seconds,
+                "steps": run.steps,
+                "epochs": run.epochs,
+                "num_examples": int(x.shape[0]),
+                "world_size": run.world_size,
+            },
+            ddpm=trained,
         )
 
 
@@ -715,4 +753,4 @@ def _reset_parameters(module: nn.Module) -> None:
     """Re-initialise every sub-module that can, so ``seed`` fixes the initial weights."""
     for m in module.modules():
         if m is not module and hasattr(m, "reset_parameters"):
-            m.reset_parameters()
+            cast(Any, m).reset_parameters()

@@ -3,8 +3,9 @@ nats and bits per dimension, posterior-predictive export, persistence."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence, get_args
+from typing import Literal, cast, get_args
 
 import numpy as np
 import pandas as pd
@@ -57,9 +58,11 @@ class DDPMEvaluation:
     num_draws: int
 
     def __repr__(self) -> str:
-        return (f"DDPMEvaluation(nats={self.nats:.4f} ± {self.nats_se:.4f}, bits_per_dim="
-                f"{self.bits_per_dim:.4f} ± {self.bits_per_dim_se:.4f}, N={self.per_example.size}, "
-                f"num_draws={self.num_draws})")
+        return (
+            f"DDPMEvaluation(nats={self.nats:.4f} ± {self.nats_se:.4f}, bits_per_dim="
+            f"{self.bits_per_dim:.4f} ± {self.bits_per_dim_se:.4f}, N={self.per_example.size}, "
+            f"num_draws={self.num_draws})"
+        )
 
 
 @dataclass(repr=False, kw_only=True)
@@ -80,9 +83,11 @@ class DDPMFit(FitResult):
 
     def _describe(self) -> str:
         d = self.diagnostics
-        return (f"DDPM(data_shape={self.ddpm.data_shape}, T={self.ddpm.timesteps}), "
-                f"{d.get('steps')} steps on {d.get('num_examples')} examples, "
-                f"objective {self.options.get('objective')!r}")
+        return (
+            f"DDPM(data_shape={self.ddpm.data_shape}, T={self.ddpm.timesteps}), "
+            f"{d.get('steps')} steps on {d.get('num_examples')} examples, "
+            f"objective {self.options.get('objective')!r}"
+        )
 
     def to_arviz(self, x=None, *, n: int = 1000, steps: int | None = None, seed: int | None = None):
         """ArviZ data for posterior-predictive checks: ``n`` samples of the model as the
@@ -96,11 +101,17 @@ class DDPMFit(FitResult):
         groups = {"posterior_predictive": {"x": samples[None]}}
         if x is not None:
             groups["observed_data"] = {"x": self.ddpm.check_data(x, "x").cpu().numpy()}
-        return to_arviz(**groups, dims={"posterior_predictive/x": ["example", *event],
-                                        "observed_data/x": ["observation", *event]},
-                        attrs={"model": repr(self), "sampler_steps": int(steps or self.ddpm.timesteps)})
+        return to_arviz(
+            **groups,
+            dims={
+                "posterior_predictive/x": ["example", *event],
+                "observed_data/x": ["observation", *event],
+            },
+            attrs={"model": repr(self), "sampler_steps": int(steps or self.ddpm.timesteps)},
+        )
 
-    def summary(self, x=None, *, num_draws: int = 1) -> pd.DataFrame:
+    # not a posterior: the table is the training figures and the bound, without hdi_prob
+    def summary(self, x=None, *, num_draws: int = 1) -> pd.DataFrame:  # type: ignore[override]
         """The training figures (and, given data ``x``, its bound) as a table.
 
         Rows ``final_loss`` (mean of the last epoch), ``steps``, ``epochs``, ``seconds``
@@ -108,12 +119,20 @@ class DDPMFit(FitResult):
         column ``value``.
         """
         d = self.diagnostics
-        rows = {"final_loss": float(self.losses[-1]) if len(self.losses) else np.nan,
-                "steps": d.get("steps"), "epochs": d.get("epochs"), "seconds": d.get("seconds")}
+        rows = {
+            "final_loss": float(self.losses[-1]) if len(self.losses) else np.nan,
+            "steps": d.get("steps"),
+            "epochs": d.get("epochs"),
+            "seconds": d.get("seconds"),
+        }
         if x is not None:
             ev = self.evaluate(x, num_draws=num_draws)
-            rows.update(nats=ev.nats, nats_se=ev.nats_se, bits_per_dim=ev.bits_per_dim,
-                        bits_per_dim_se=ev.bits_per_dim_se)
+            rows.update(
+                nats=ev.nats,
+                nats_se=ev.nats_se,
+                bits_per_dim=ev.bits_per_dim,
+                bits_per_dim_se=ev.bits_per_dim_se,
+            )
         table = pd.DataFrame({"value": pd.Series(rows, dtype=float)})
         table.index.name = "figure"
         return table
@@ -142,8 +161,15 @@ class DDPMFit(FitResult):
             )
         return steps, sampler
 
-    def _run(self, n: int, steps: int, sampler: str, seed: int, frames: Sequence[int] = (),
-             num_threads: int | None = 1):
+    def _run(
+        self,
+        n: int,
+        steps: int,
+        sampler: str,
+        seed: int,
+        frames: Sequence[int] = (),
+        num_threads: int | None = 1,
+    ):
         """Draw ``n`` examples; returns the final tensor and ``{t: x_t}`` for ``t`` in ``frames``."""
         ddpm = self.ddpm
         with pyro_section(seed=None, num_threads=num_threads), torch.no_grad():
@@ -155,8 +181,15 @@ class DDPMFit(FitResult):
                 return ancestral(ddpm, n, frames)
             return ddim(ddpm, n, steps, frames)
 
-    def sample(self, n: int, *, steps: int | None = None, sampler: Sampler | None = None,
-               seed: int | None = None, num_threads: int | None = 1) -> np.ndarray:
+    def sample(
+        self,
+        n: int,
+        *,
+        steps: int | None = None,
+        sampler: Sampler | None = None,
+        seed: int | None = None,
+        num_threads: int | None = 1,
+    ) -> np.ndarray:
         """Draw ``n`` new examples, shape ``(n,) + data_shape``.
 
         Parameters
@@ -186,9 +219,16 @@ class DDPMFit(FitResult):
         out, _ = self._run(n, steps, sampler, self._generator_seed(seed), (), num_threads)
         return out.cpu().numpy()
 
-    def trajectory(self, n: int, *, steps: int | None = None, sampler: Sampler | None = None,
-                   num_frames: int = 6, seed: int | None = None,
-                   num_threads: int | None = 1) -> tuple[np.ndarray, np.ndarray]:
+    def trajectory(
+        self,
+        n: int,
+        *,
+        steps: int | None = None,
+        sampler: Sampler | None = None,
+        num_frames: int = 6,
+        seed: int | None = None,
+        num_threads: int | None = 1,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The denoising path of ``n`` examples at ``num_frames`` timesteps from ``T`` to 0.
 
         The timesteps are those the sampler visits whose log signal-to-noise
@@ -212,17 +252,30 @@ class DDPMFit(FitResult):
         # frames among the timesteps the sampler visits (x_0 added at the end), spaced
         # evenly in log SNR_t = log(alpha_bar_t / (1 - alpha_bar_t)) so that they show
         # the change; the top level (x_1, next to x_0) is left out
-        ab = self.ddpm.diffusion.alphas_cumprod.cpu()[torch.as_tensor(grid)].numpy()
+        ab = (
+            cast(torch.Tensor, self.ddpm.diffusion.alphas_cumprod)
+            .cpu()[torch.as_tensor(grid)]
+            .numpy()
+        )
         log_snr = np.log(ab) - np.log1p(-ab)
         levels = np.linspace(log_snr[-1], log_snr[0], num_frames)[:-1]
         pick = np.unique(np.abs(log_snr[None, :] - levels[:, None]).argmin(1))[::-1]
         frames = [int(grid[i]) for i in pick]
-        out, recorded = self._run(n, steps, sampler, self._generator_seed(seed), frames, num_threads)
+        out, recorded = self._run(
+            n, steps, sampler, self._generator_seed(seed), frames, num_threads
+        )
         ts = np.array(frames + [0])
         return ts, np.stack([recorded[t].cpu().numpy() for t in frames] + [out.cpu().numpy()])
 
-    def evaluate(self, x, *, num_draws: int = 2, batch_size: int = 1024,
-                 seed: int | None = None, num_threads: int | None = 1) -> DDPMEvaluation:
+    def evaluate(
+        self,
+        x,
+        *,
+        num_draws: int = 2,
+        batch_size: int = 1024,
+        seed: int | None = None,
+        num_threads: int | None = 1,
+    ) -> DDPMEvaluation:
         """Negative ELBO of ``x`` in nats per example and bits per dimension.
 
         Every example gets ``num_draws`` independent draws of the whole bound
@@ -257,7 +310,7 @@ class DDPMFit(FitResult):
             torch.manual_seed(self._generator_seed(seed))
             for r in range(num_draws):
                 for lo in range(0, x.shape[0], batch_size):
-                    batch = x[lo:lo + batch_size]
+                    batch = x[lo : lo + batch_size]
                     prior = ddpm.prior_term(batch).double()
                     total = prior.clone()
                     terms[T] += prior.sum().item()
@@ -265,7 +318,7 @@ class DDPMFit(FitResult):
                         term = ddpm.step_term(batch, t).double()
                         terms[t - 1] += term.sum().item()
                         total += term
-                    values[r, lo:lo + batch.shape[0]] = total.cpu().numpy()
+                    values[r, lo : lo + batch.shape[0]] = total.cpu().numpy()
         n = x.shape[0]
         per_example = values.mean(0)
         nats = float(per_example.mean())
@@ -274,34 +327,62 @@ class DDPMFit(FitResult):
             se = float(np.sqrt(values.var(0, ddof=1).sum() / num_draws) / n)
         else:
             se = float(per_example.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-        return DDPMEvaluation(nats=nats, nats_se=se, bits_per_dim=bits_per_dim(nats, ddpm.num_dims),
-                              bits_per_dim_se=bits_per_dim(se, ddpm.num_dims),
-                              per_example=per_example, terms=terms / (n * num_draws), num_draws=num_draws)
+        return DDPMEvaluation(
+            nats=nats,
+            nats_se=se,
+            bits_per_dim=bits_per_dim(nats, ddpm.num_dims),
+            bits_per_dim_se=bits_per_dim(se, ddpm.num_dims),
+            per_example=per_example,
+            terms=terms / (n * num_draws),
+            num_draws=num_draws,
+        )
 
     # ------------------------------------------------------------ plots
-    def plot_samples(self, n: int = 1000, *, steps: int | None = None, seed: int | None = None,
-                     data=None, ax=None):
+    def plot_samples(
+        self,
+        n: int = 1000,
+        *,
+        steps: int | None = None,
+        seed: int | None = None,
+        data=None,
+        ax=None,
+    ):
         """Scatter of ``n`` samples (2-D data, over ``data`` if given) or a grid of images."""
         from probmodels.plots.ddpm import plot_ddpm_samples
 
         return plot_ddpm_samples(self, n, steps=steps, seed=seed, data=data, ax=ax)
 
-    def plot_trajectory(self, n: int = 500, *, steps: int | None = None, num_frames: int = 6,
-                        seed: int | None = None, ax=None):
+    def plot_trajectory(
+        self,
+        n: int = 500,
+        *,
+        steps: int | None = None,
+        num_frames: int = 6,
+        seed: int | None = None,
+        ax=None,
+    ):
         """The reverse process from ``x_T`` to ``x_0`` at ``num_frames`` timesteps, left to right."""
         from probmodels.plots.ddpm import plot_ddpm_trajectory
 
         return plot_ddpm_trajectory(self, n, steps=steps, num_frames=num_frames, seed=seed, ax=ax)
 
-    def plot_bits_per_timestep(self, x=None, *, evaluation: DDPMEvaluation | None = None,
-                               num_draws: int = 1, seed: int | None = None, ax=None):
+    def plot_bits_per_timestep(
+        self,
+        x=None,
+        *,
+        evaluation: DDPMEvaluation | None = None,
+        num_draws: int = 1,
+        seed: int | None = None,
+        ax=None,
+    ):
         """Each timestep's term of the bound on ``x`` in bits per dimension; the terms add
         up to ``evaluate(x).bits_per_dim``
         (:func:`probmodels.plots.ddpm.plot_bits_per_timestep`); returns the Axes."""
         from probmodels.plots.ddpm import plot_bits_per_timestep
 
-        return plot_bits_per_timestep(self, x, evaluation=evaluation, num_draws=num_draws,
-                                      seed=seed, ax=ax)
+        return plot_bits_per_timestep(
+            self, x, evaluation=evaluation, num_draws=num_draws, seed=seed, ax=ax
+        )
 
     # ------------------------------------------------------------ persistence
     def _state(self):
@@ -311,7 +392,9 @@ class DDPMFit(FitResult):
                 "this fit uses a custom denoiser, which save() cannot rebuild; save its "
                 "state_dict with torch.save(fit.denoiser.state_dict(), path) instead."
             )
-        arrays = {f"param/{k}": v.detach().cpu().numpy() for k, v in ddpm.denoiser.state_dict().items()}
+        arrays = {
+            f"param/{k}": v.detach().cpu().numpy() for k, v in ddpm.denoiser.state_dict().items()
+        }
         arrays["data_loc"], arrays["data_scale"] = ddpm.data_loc.numpy(), ddpm.data_scale.numpy()
         return {"config": ddpm.config}, arrays
 
@@ -323,7 +406,7 @@ class DDPMFit(FitResult):
         if "schedule" in config:  # files saved before the noise schedule had its own name
             config["noise_schedule"] = config.pop("schedule")
         config.setdefault("standardize", False)  # files saved before standardisation
-        saved = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+        saved = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
         shape = tuple(config.pop("data_shape"))
         # built only once its denoiser matches the saved weights (checked without allocating)
         ddpm = build_like_saved(lambda: DDPM(shape, **config), lambda d: d.denoiser, saved)
@@ -334,6 +417,10 @@ class DDPMFit(FitResult):
         ddpm.denoiser.eval()
         if "data_loc" in arrays:
             shape = ddpm.data_loc.shape
-            ddpm.data_loc = torch.as_tensor(np.array(arrays["data_loc"], dtype=np.float64)).reshape(shape)
-            ddpm.data_scale = torch.as_tensor(np.array(arrays["data_scale"], dtype=np.float64)).reshape(shape)
+            ddpm.data_loc = torch.as_tensor(np.array(arrays["data_loc"], dtype=np.float64)).reshape(
+                shape
+            )
+            ddpm.data_scale = torch.as_tensor(
+                np.array(arrays["data_scale"], dtype=np.float64)
+            ).reshape(shape)
         return cls(ddpm=ddpm, **common)

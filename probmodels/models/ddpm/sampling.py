@@ -10,7 +10,7 @@ stored on the model.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pyro
@@ -26,7 +26,7 @@ def step_denoiser(ddpm) -> Callable[[torch.Tensor, int], torch.Tensor]:
     if not hasattr(net, "time_features"):
         return ddpm._denoise
     steps = torch.arange(ddpm.timesteps + 1, dtype=ddpm.dtype, device=ddpm.device)
-    table = net.time_features(steps)                      # each (T + 1, hidden)
+    table = net.time_features(steps)  # each (T + 1, hidden)
 
     def denoise(x_t: torch.Tensor, t):
         if isinstance(t, int):
@@ -70,9 +70,14 @@ def ddim(ddpm, n: int, steps: int, frames=()) -> tuple[torch.Tensor, dict[int, t
         x0, eps = d.predict_x0_eps(x, tau, denoise(x, tau), ddpm.prediction)
         if ddpm.decoder == "discretized":
             x0 = x0.clamp(-1.0, 1.0)
-            eps = (x - d.coef("sqrt_alphas_cumprod", tau, x) * x0) / d.coef("sqrt_one_minus_alphas_cumprod", tau, x)
+            eps = (x - d.coef("sqrt_alphas_cumprod", tau, x) * x0) / d.coef(
+                "sqrt_one_minus_alphas_cumprod", tau, x
+            )
         # (1) predicted x_0, (2) direction pointing to x_t, eq. 12
-        x = d.coef("sqrt_alphas_cumprod", tau_prev, x) * x0 + d.coef("sqrt_one_minus_alphas_cumprod", tau_prev, x) * eps
+        x = (
+            d.coef("sqrt_alphas_cumprod", tau_prev, x) * x0
+            + d.coef("sqrt_one_minus_alphas_cumprod", tau_prev, x) * eps
+        )
     if ddpm.decoder == "discretized":
         # the deterministic sampler ends at the nearest of the K grey levels (ancestral
         # sampling draws a level from the discretised decoder)

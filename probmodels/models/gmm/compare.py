@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -53,10 +54,17 @@ class ComponentComparison:
         return plot_component_comparison(self, ax=ax)
 
 
-def compare_components(data, n_components: Sequence[int] = range(1, 6), *,
-                       covariance: Covariance = "full", priors: Mapping[str, Any] | None = None,
-                       method: Method = "svi", seed: int | None = None, progress: bool | None = False,
-                       **options) -> ComponentComparison:
+def compare_components(
+    data,
+    n_components: Sequence[int] = range(1, 6),
+    *,
+    covariance: Covariance = "full",
+    priors: Mapping[str, Any] | None = None,
+    method: Method = "svi",
+    seed: int | None = None,
+    progress: bool | None = False,
+    **options,
+) -> ComponentComparison:
     """Fit a mixture for each ``K`` in ``n_components`` and compare them by PSIS-LOO and BIC.
 
     The fits' own PSIS warnings are not shown: their k-hat is in the table, and
@@ -87,12 +95,18 @@ def compare_components(data, n_components: Sequence[int] = range(1, 6), *,
     with warnings.catch_warnings():
         # a fit's PSIS warning is the table's khat and warning columns here
         warnings.filterwarnings("ignore", message="PSIS check", category=UserWarning)
-        fits = {k: GaussianMixture(k, covariance=covariance, priors=priors).fit(
-            data, method=method, seed=seed, progress=progress, **options) for k in ks}
-    table, best, reason = compare_fits({f"K={k}": fit for k, fit in fits.items()},
-                                       {f"K={k}": k for k in ks})
+        fits = {
+            k: GaussianMixture(k, covariance=covariance, priors=priors).fit(
+                data, method=method, seed=seed, progress=progress, **options
+            )
+            for k in ks
+        }
+    table, best, reason = compare_fits(
+        {f"K={k}": fit for k, fit in fits.items()}, {f"K={k}": k for k in ks}
+    )
     table["bic"] = [fits[int(str(i)[2:])].bic() for i in table.index]
     table["n_parameters"] = [fits[int(str(i)[2:])].layout.num_parameters() for i in table.index]
     best_bic = int(str(table["bic"].idxmin())[2:])
-    return ComponentComparison(table=table, fits=fits, best=int(best[2:]), reason=reason,
-                               best_bic=best_bic)
+    return ComponentComparison(
+        table=table, fits=fits, best=int(best[2:]), reason=reason, best_bic=best_bic
+    )

@@ -74,9 +74,10 @@ a draw from the Laplace approximation, with R-hat, ESS and divergences checked.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
-from typing import Any, Literal, Mapping, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -90,18 +91,34 @@ from pyro.distributions.util import broadcast_shape
 from probmodels import _priors
 from probmodels._validation import check_bool, check_choice, check_int, check_magnitude
 from probmodels.data import as_data_matrix
-from probmodels.results import result_class
 from probmodels.infer.config import NUTSConfig, SVIConfig
 from probmodels.infer.nuts import NUTSTarget
-from probmodels.infer.pipeline import Model, Outcome, Run, fit as run_fit
+from probmodels.infer.pipeline import Model, Outcome, Run
+from probmodels.infer.pipeline import fit as run_fit
 from probmodels.infer.runtime import quiet_jit, seed_stream
-from probmodels.models.gmm.sites import (DTYPE, MAX_PLATE_NESTING, SITES, Layout, Packing,
-                                         log_density, mixture_model)
+from probmodels.models.gmm.sites import (
+    DTYPE,
+    MAX_PLATE_NESTING,
+    SITES,
+    Layout,
+    Packing,
+    log_density,
+    mixture_model,
+)
 from probmodels.models.gmm.start import laplace, relabel, starts
 from probmodels.models.gmm.svi import fit_svi
+from probmodels.results import result_class
 
-__all__ = ["COVARIANCES", "Covariance", "GMMNUTSConfig", "GMMSVIConfig", "GaussianMixture",
-           "METHODS", "Method", "MixtureTarget"]
+__all__ = [
+    "COVARIANCES",
+    "Covariance",
+    "GMMNUTSConfig",
+    "GMMSVIConfig",
+    "GaussianMixture",
+    "METHODS",
+    "Method",
+    "MixtureTarget",
+]
 
 Covariance = Literal["full", "diag", "spherical"]
 COVARIANCES: tuple[str, ...] = get_args(Covariance)
@@ -203,7 +220,9 @@ class MixtureTarget(NUTSTarget):
 
     def kernel_args(self) -> dict[str, Any]:
         if self.enumerate:
-            return {"model": partial(mixture_model, self.x, self.priors, self.layout, weights=self.w)}
+            return {
+                "model": partial(mixture_model, self.x, self.priors, self.layout, weights=self.w)
+            }
         packing = Packing(self.priors, self.layout)
         x, w = self.x, self.w
 
@@ -213,7 +232,9 @@ class MixtureTarget(NUTSTarget):
         if self.jit_compile:
             with quiet_jit():
                 # the potential has no data-dependent control flow, so one trace serves all u
-                neg_log_density = torch.jit.trace(neg_log_density, self.mode.clone(), check_trace=False)
+                neg_log_density = torch.jit.trace(
+                    neg_log_density, self.mode.clone(), check_trace=False
+                )
         return {"potential_fn": lambda params: neg_log_density(params["u"])}
 
     def initial_params(self, chain: int):
@@ -249,8 +270,13 @@ class GaussianMixture(Model):
     >>> fit.predict_proba(x)[:3]  # doctest: +SKIP
     """
 
-    def __init__(self, n_components: int, *, covariance: Covariance = "full",
-                 priors: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        n_components: int,
+        *,
+        covariance: Covariance = "full",
+        priors: Mapping[str, Any] | None = None,
+    ):
         self.n_components = check_int(n_components, "n_components", minimum=1)
         self.covariance = check_choice(covariance, "covariance", COVARIANCES)
         self.priors = _priors.intake(priors, SITES, DTYPE)
@@ -290,7 +316,9 @@ class GaussianMixture(Model):
                 )
         sigma = self.priors.get("sigma")
         if sigma is not None:
-            probe = torch.tensor([-1.0, 1.0], dtype=DTYPE).reshape((2,) + (1,) * len(sigma.batch_shape))
+            probe = torch.tensor([-1.0, 1.0], dtype=DTYPE).reshape(
+                (2,) + (1,) * len(sigma.batch_shape)
+            )
             ok = sigma.support.check(probe).reshape(2, -1)
             if bool(ok[0].any()) or not bool(ok[1].all()):
                 raise ValueError(
@@ -353,11 +381,19 @@ class GaussianMixture(Model):
 
     # -------------------------------------------------------- the Pyro pair
     def _as_tensor(self, x) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(x, dtype=np.float64) if not torch.is_tensor(x) else x, dtype=DTYPE)
+        x = torch.as_tensor(
+            np.asarray(x, dtype=np.float64) if not torch.is_tensor(x) else x, dtype=DTYPE
+        )
         return x.unsqueeze(-1) if x.dim() == 1 else x
 
-    def model(self, x=None, *, sample_weight=None, subsample_size: int | None = None,
-              num_data: int | None = None):
+    def model(
+        self,
+        x=None,
+        *,
+        sample_weight=None,
+        subsample_size: int | None = None,
+        num_data: int | None = None,
+    ):
         """The Pyro model (``z`` marked for parallel enumeration: use ``TraceEnum_ELBO``).
 
         Parameters
@@ -387,12 +423,18 @@ class GaussianMixture(Model):
             priors = dict(self.priors)
             if layout.full and "L_omega" not in priors:
                 priors["L_omega"] = dist.LKJCholesky(D, torch.tensor(2.0, dtype=DTYPE))
-            return mixture_model(None, priors, layout,
-                                  num_data=check_int(num_data, "num_data", minimum=1))
+            return mixture_model(
+                None, priors, layout, num_data=check_int(num_data, "num_data", minimum=1)
+            )
         x = self._as_tensor(x)
         w = None if sample_weight is None else torch.as_tensor(sample_weight, dtype=DTYPE)
-        return mixture_model(x, self.resolved_priors(x), self._layout(x.shape[1]), weights=w,
-                              subsample_size=subsample_size)
+        return mixture_model(
+            x,
+            self.resolved_priors(x),
+            self._layout(x.shape[1]),
+            weights=w,
+            subsample_size=subsample_size,
+        )
 
     def guide(self, x=None, **kwargs):
         """``AutoMultivariateNormal`` over the global sites; takes the model's arguments.
@@ -409,7 +451,9 @@ class GaussianMixture(Model):
             layout = self._layout(x.shape[1])
             self._autoguide = pyro.infer.autoguide.AutoMultivariateNormal(
                 poutine.block(self.model, expose=list(layout.sites)),
-                init_loc_fn=pyro.infer.autoguide.init_to_median, init_scale=0.01)
+                init_loc_fn=pyro.infer.autoguide.init_to_median,
+                init_scale=0.01,
+            )
             self._guide_key = key
         return self._autoguide(x, **kwargs)
 
@@ -422,9 +466,12 @@ class GaussianMixture(Model):
         P = self._layout(D).num_parameters()
         if P > MAX_PARAMETERS:
             diag = Layout(K, D, "diag").num_parameters()
-            fix = (f"Use covariance='diag' ({diag} parameters)" if self.covariance == "full"
-                   and diag <= MAX_PARAMETERS else "Use fewer features (e.g. the leading "
-                   "principal components) or fewer components")
+            fix = (
+                f"Use covariance='diag' ({diag} parameters)"
+                if self.covariance == "full" and diag <= MAX_PARAMETERS
+                else "Use fewer features (e.g. the leading "
+                "principal components) or fewer components"
+            )
             raise ValueError(
                 f"{name} has {D} features: a {K}-component mixture with covariance="
                 f"{self.covariance!r} has {P:,} parameters, more than the {MAX_PARAMETERS:,} its "
@@ -437,7 +484,8 @@ class GaussianMixture(Model):
                 f"GaussianMixture orientation check: {name} has shape {values.shape}, read as "
                 f"{N} data points (rows) of {D} features (columns). Rows are observations; if "
                 f"each row is a feature, pass the transpose ({name}.T).",
-                UserWarning, stacklevel=5,
+                UserWarning,
+                stacklevel=5,
             )
         if N <= K:
             # with N = K the maximum-likelihood start puts each component on one point with
@@ -481,7 +529,11 @@ class GaussianMixture(Model):
     def _check_weights(sample_weight, n: int) -> np.ndarray | None:
         if sample_weight is None:
             return None
-        w = np.asarray(sample_weight, dtype=np.float64).reshape(-1) if np.ndim(sample_weight) else None
+        w = (
+            np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+            if np.ndim(sample_weight)
+            else None
+        )
         if w is None or np.ndim(sample_weight) != 1 or w.shape[0] != n:
             raise ValueError(
                 f"sample_weight must be a 1-D array with one weight per data point ({n}), got "
@@ -504,8 +556,18 @@ class GaussianMixture(Model):
             )
         return w
 
-    def fit(self, data, *, sample_weight=None, method: Method = "svi", seed: int | None = None,
-            progress: bool | None = None, num_threads: int | None = 1, device=None, **options):
+    def fit(
+        self,
+        data,
+        *,
+        sample_weight=None,
+        method: Method = "svi",
+        seed: int | None = None,
+        progress: bool | None = None,
+        num_threads: int | None = 1,
+        device=None,
+        **options,
+    ):
         """Fit the mixture.
 
         Parameters
@@ -567,9 +629,17 @@ class GaussianMixture(Model):
             "orientation check": an array (not a DataFrame) with more columns
             than rows; pass ``x.T`` if its rows are features.
         """
-        return run_fit(self, data, method=method, seed=seed, progress=progress,
-                       num_threads=num_threads, device=device, options=options,
-                       data_options={"sample_weight": sample_weight})
+        return run_fit(
+            self,
+            data,
+            method=method,
+            seed=seed,
+            progress=progress,
+            num_threads=num_threads,
+            device=device,
+            options=options,
+            data_options={"sample_weight": sample_weight},
+        )
 
     def default_config(self, method: str):
         return {"svi": GMMSVIConfig, "nuts": GMMNUTSConfig}[method]()
@@ -578,10 +648,15 @@ class GaussianMixture(Model):
         values, index, names = self._check_data(data)
         w = self._check_weights(sample_weight, values.shape[0])
         x = torch.as_tensor(values, dtype=DTYPE)
-        return _Problem(x=x, w=None if w is None else torch.as_tensor(w, dtype=DTYPE),
-                        layout=self._layout(x.shape[1]), priors=self.resolved_priors(x),
-                        index=index, names=tuple(names),
-                        named=isinstance(data, pd.DataFrame))
+        return _Problem(
+            x=x,
+            w=None if w is None else torch.as_tensor(w, dtype=DTYPE),
+            layout=self._layout(x.shape[1]),
+            priors=self.resolved_priors(x),
+            index=index,
+            names=tuple(names),
+            named=isinstance(data, pd.DataFrame),
+        )
 
     # --------------------------------------------------------- the methods
     def _fit_svi(self, problem: _Problem, config: GMMSVIConfig, run: Run) -> Outcome:
@@ -594,15 +669,25 @@ class GaussianMixture(Model):
         problem.pivot = mode
         L = None if config.enumerate else laplace(x, w, packing, mode)
         L = torch.eye(packing.dim, dtype=DTYPE) * 0.1 if L is None else L
-        return MixtureTarget(x=x, w=w, priors=priors, layout=layout, mode=mode, scale_tril=L,
-                             jit_compile=config.jit_compile, enumerate=config.enumerate)
+        return MixtureTarget(
+            x=x,
+            w=w,
+            priors=priors,
+            layout=layout,
+            mode=mode,
+            scale_tril=L,
+            jit_compile=config.jit_compile,
+            enumerate=config.enumerate,
+        )
 
     def _from_nuts(self, problem: _Problem, samples) -> dict[str, np.ndarray]:
         layout = problem.layout
         if "u" not in samples:
-            return {k: samples[k].reshape(samples[k].shape[:2] + layout.site_shape(k))
-                    for k in layout.sites}
-        u = torch.as_tensor(samples["u"])                                   # (chain, draw, dim)
+            return {
+                k: samples[k].reshape(samples[k].shape[:2] + layout.site_shape(k))
+                for k in layout.sites
+            }
+        u = torch.as_tensor(samples["u"])  # (chain, draw, dim)
         packing = Packing(problem.priors, layout)
         with torch.no_grad():
             flat, _ = packing.unpack(u.reshape(-1, packing.dim))
@@ -617,16 +702,28 @@ class GaussianMixture(Model):
         pivot, _ = Packing(problem.priors, layout).unpack(problem.pivot.unsqueeze(0))  # type: ignore[union-attr]
         order = np.argsort(pivot["mu"][0, :, 0].numpy(), kind="stable")
         C, S = outcome.draws["pi"].shape[:2]
-        flat = relabel({k: v.reshape((C * S,) + v.shape[2:]) for k, v in outcome.draws.items()},
-                       pivot["mu"][0].numpy()[order], problem.x.std(0).numpy() + 1e-12)
+        flat = relabel(
+            {k: v.reshape((C * S,) + v.shape[2:]) for k, v in outcome.draws.items()},
+            pivot["mu"][0].numpy()[order],
+            problem.x.std(0).numpy() + 1e-12,
+        )
         outcome.draws = {k: v.reshape((C, S) + v.shape[1:]) for k, v in flat.items()}
         return outcome
 
     def _result(self, problem: _Problem, outcome: Outcome, *, method: str, seed: int, config):
-        return result_class("GaussianMixture")(draws=outcome.draws, method=method, seed=seed, losses=outcome.losses,
-                      options=asdict(config), diagnostics=outcome.diagnostics,
-                      sample_stats=outcome.sample_stats, gmm=self, data=problem.x.numpy(),
-                      index=problem.index, feature_names=problem.names,
-                      named_features=problem.named,
-                      sample_weight=None if problem.w is None else problem.w.numpy(),
-                      priors_used=problem.priors)
+        return result_class("GaussianMixture")(
+            draws=outcome.draws,
+            method=method,
+            seed=seed,
+            losses=outcome.losses,
+            options=asdict(config),
+            diagnostics=outcome.diagnostics,
+            sample_stats=outcome.sample_stats,
+            gmm=self,
+            data=problem.x.numpy(),
+            index=problem.index,
+            feature_names=problem.names,
+            named_features=problem.named,
+            sample_weight=None if problem.w is None else problem.w.numpy(),
+            priors_used=problem.priors,
+        )

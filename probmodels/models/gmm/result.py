@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,9 +18,17 @@ from probmodels import _priors
 from probmodels._validation import check_int, check_seed
 from probmodels.data import as_data_matrix
 from probmodels.models.gmm.model import GaussianMixture
-from probmodels.models.gmm.sites import (DTYPE, MAX_PLATE_NESTING, Layout, align, chunks,
-                                         in_component_plate, joint_terms, logsumexp_components,
-                                         mixture_model)
+from probmodels.models.gmm.sites import (
+    DTYPE,
+    MAX_PLATE_NESTING,
+    Layout,
+    align,
+    chunks,
+    in_component_plate,
+    joint_terms,
+    logsumexp_components,
+    mixture_model,
+)
 from probmodels.models.gmm.start import em
 from probmodels.results import FitResult, index_from_json, index_to_json
 
@@ -42,7 +51,7 @@ class GMMFit(FitResult):
     """
 
     gmm: GaussianMixture
-    data: np.ndarray                      # (data, feature) float64
+    data: np.ndarray  # (data, feature) float64
     index: pd.Index | None = None
     feature_names: tuple[str | int, ...] = ()
     named_features: bool = False
@@ -61,8 +70,10 @@ class GMMFit(FitResult):
         return self.gmm._layout(self.data.shape[1])
 
     def _flat(self) -> dict[str, torch.Tensor]:
-        return {k: torch.as_tensor(v.reshape((-1,) + v.shape[2:]), dtype=DTYPE)
-                for k, v in self.draws.items()}
+        return {
+            k: torch.as_tensor(v.reshape((-1,) + v.shape[2:]), dtype=DTYPE)
+            for k, v in self.draws.items()
+        }
 
     def _check_x(self, x) -> torch.Tensor:
         D = self.data.shape[1]
@@ -127,8 +138,9 @@ class GMMFit(FitResult):
             torch.manual_seed(self.seed if seed is None else check_seed(seed))
             for sl in chunks(S, x.shape[0], self.layout):
                 model = self._conditioned_model(x, {k: v[sl] for k, v in flat.items()})
-                sampler = infer_discrete(model, first_available_dim=-MAX_PLATE_NESTING - 2,
-                                         temperature=temperature)
+                sampler = infer_discrete(
+                    model, first_available_dim=-MAX_PLATE_NESTING - 2, temperature=temperature
+                )
                 with torch.no_grad():
                     tr = poutine.trace(sampler).get_trace()
                 out.append(tr.nodes["z"]["value"].reshape(-1, x.shape[0]))
@@ -155,7 +167,7 @@ class GMMFit(FitResult):
         draws (ties: the lower index).
         """
         x = torch.as_tensor(self.data, dtype=DTYPE) if x is None else self._check_x(x)
-        z = self._assignments(x, temperature=0, seed=None)                # (S, n)
+        z = self._assignments(x, temperature=0, seed=None)  # (S, n)
         counts = np.stack([(z == k).sum(0) for k in range(self.n_components)], axis=1)
         return counts.argmax(1)
 
@@ -186,14 +198,14 @@ class GMMFit(FitResult):
         flat = self._flat()
         S, N = flat["pi"].shape[0], self.data.shape[0]
         gen = self._rng(seed)
-        z = torch.multinomial(flat["pi"], N, replacement=True, generator=gen)   # (S, N)
+        z = torch.multinomial(flat["pi"], N, replacement=True, generator=gen)  # (S, N)
         a = align(flat, self.layout, plated=False)
         take = torch.arange(S)[:, None]
-        loc = a.loc[:, 0][take, z]                                              # (S, N, D)
+        loc = a.loc[:, 0][take, z]  # (S, N, D)
         scale = a.scale[:, 0][take, z]
         eps = torch.randn(loc.shape, generator=gen, dtype=DTYPE)
         if a.tril is not None:
-            tril = a.tril[:, 0][take, z]                                        # (S, N, D, D)
+            tril = a.tril[:, 0][take, z]  # (S, N, D, D)
             eps = (tril @ eps.unsqueeze(-1)).squeeze(-1)
         return self._shape_out((loc + scale * eps).numpy())
 
@@ -206,9 +218,10 @@ class GMMFit(FitResult):
     def covariances(self) -> np.ndarray:
         """Component covariance matrices per draw, ``(chain * draw, K, D, D)``."""
         a = align(self._flat(), self.layout, plated=False)
-        scale = a.scale[:, 0]                                                   # (S, K, D)
-        L = scale.unsqueeze(-1) * (a.tril[:, 0] if a.tril is not None
-                                   else torch.eye(self.data.shape[1], dtype=DTYPE))
+        scale = a.scale[:, 0]  # (S, K, D)
+        L = scale.unsqueeze(-1) * (
+            a.tril[:, 0] if a.tril is not None else torch.eye(self.data.shape[1], dtype=DTYPE)
+        )
         return (L @ L.transpose(-1, -2)).numpy()
 
     def to_arviz(self, *, seed: int | None = None, num_draws: int | None = None):
@@ -228,8 +241,9 @@ class GMMFit(FitResult):
 
         if num_draws is not None:
             return self._thinned(num_draws).to_arviz(seed=seed)
-        self._check_export_size(self.data.shape[0] * (1 + self.data.shape[1]),
-                                "log_likelihood and posterior_predictive")
+        self._check_export_size(
+            self.data.shape[0] * (1 + self.data.shape[1]), "log_likelihood and posterior_predictive"
+        )
         layout = self.layout
         post, dims, coords = self._posterior()
         coords["data"] = self.index
@@ -240,15 +254,27 @@ class GMMFit(FitResult):
             dims["x"] = ["data"]
         else:
             dims["x"] = ["data", "feature"]
-        attrs = {"inference_library": "pyro", "inference_library_version": pyro.__version__,
-                 "model": repr(self.gmm), "method": self.method, "seed": int(self.seed)}
+        attrs = {
+            "inference_library": "pyro",
+            "inference_library_version": pyro.__version__,
+            "model": repr(self.gmm),
+            "method": self.method,
+            "seed": int(self.seed),
+        }
         ll = self.log_likelihood()
         # the observation x is (data[, feature]); its pointwise log-likelihood, z summed
         # out, has one value per point: (data)
         dims["log_likelihood/x"] = ["data"]
-        return to_arviz(posterior=post, posterior_predictive={"x": pp}, log_likelihood={"x": ll},
-                        observed_data={"x": obs}, sample_stats=self.sample_stats or None,
-                        coords=coords, dims=dims, attrs=attrs)  # type: ignore[arg-type]
+        return to_arviz(
+            posterior=post,
+            posterior_predictive={"x": pp},
+            log_likelihood={"x": ll},
+            observed_data={"x": obs},
+            sample_stats=self.sample_stats or None,
+            coords=coords,
+            dims=dims,
+            attrs=attrs,  # type: ignore[arg-type]
+        )
 
     def _posterior(self) -> tuple[dict[str, np.ndarray], dict[str, list[str]], dict[str, Any]]:
         """The exported posterior variables (``Omega`` for ``L_omega``), their dims and coords."""
@@ -259,7 +285,7 @@ class GMMFit(FitResult):
         if not layout.univariate:
             coords["feature"] = names
         if layout.full:
-            L = post.pop("L_omega")                                      # (chain, draw, K, D, D)
+            L = post.pop("L_omega")  # (chain, draw, K, D, D)
             rows, cols = np.tril_indices(layout.D, -1)
             post["Omega"] = (L @ np.swapaxes(L, -1, -2))[..., rows, cols]  # (chain, draw, K, pair)
             coords["feature_pair"] = [f"{names[c]},{names[r]}" for r, c in zip(rows, cols)]
@@ -284,18 +310,23 @@ class GMMFit(FitResult):
         ``K``.)
         """
         num_starts = check_int(num_starts, "num_starts", minimum=1)
-        w = torch.as_tensor(np.ones(self.data.shape[0]) if self.sample_weight is None
-                            else self.sample_weight, dtype=DTYPE)
+        w = torch.as_tensor(
+            np.ones(self.data.shape[0]) if self.sample_weight is None else self.sample_weight,
+            dtype=DTYPE,
+        )
         # the best draw's weighted log-likelihood, over chunks of draws (never (S, N) at once)
-        best = max(float((logsumexp_components(terms) * w).sum(-1).max())
-                   for terms in self._draw_terms(torch.as_tensor(self.data, dtype=DTYPE)))
-        w = w.numpy()
+        best = max(
+            float((logsumexp_components(terms) * w).sum(-1).max())
+            for terms in self._draw_terms(torch.as_tensor(self.data, dtype=DTYPE))
+        )
+        weights = w.numpy()
         rng = np.random.default_rng(self.seed)
         for _ in range(num_starts):
-            best = max(best, em(self.data, w, self.layout, rng)["loglik"])  # type: ignore[assignment]
+            best = max(best, float(em(self.data, weights, self.layout, rng)["loglik"]))
         # and EM from the posterior means: the maximum of the fit's own mode, which fresh
         # starts may miss where local maxima are many (digits, K = 10: 37 nats below it)
-        best = max(best, em(self.data, w, self.layout, rng, init=self.posterior_means())["loglik"])
+        mode = em(self.data, weights, self.layout, rng, init=self.posterior_means())
+        best = max(best, float(mode["loglik"]))
         n = self.data.shape[0] if self.sample_weight is None else float(np.sum(self.sample_weight))
         return -2.0 * best + self.layout.num_parameters() * math.log(n)
 
@@ -311,8 +342,9 @@ class GMMFit(FitResult):
 
         return plot_mixture_scatter(self, ax=ax, features=features)
 
-    def plot_responsibilities(self, *, ax=None, features: tuple[int, int] = (0, 1),
-                              grid_size: int = 100):
+    def plot_responsibilities(
+        self, *, ax=None, features: tuple[int, int] = (0, 1), grid_size: int = 100
+    ):
         """Posterior responsibilities ``p(z = k | x)`` over a grid of the data's range, in the
         component colours (:func:`probmodels.plots.gmm.plot_responsibility_map`); returns
         the Axes."""
@@ -338,15 +370,26 @@ class GMMFit(FitResult):
 
     @classmethod
     def _from_state(cls, common, meta, arrays):
-        gmm = GaussianMixture(meta["n_components"], covariance=meta["covariance"],
-                              priors={k: _priors.from_json(v) for k, v in meta["user_priors"].items()})
+        gmm = GaussianMixture(
+            meta["n_components"],
+            covariance=meta["covariance"],
+            priors={k: _priors.from_json(v) for k, v in meta["user_priors"].items()},
+        )
         priors_used = {k: _priors.from_json(v) for k, v in meta["priors_used"].items()}
         pi = np.shape(common["draws"].get("pi", ()))
         if len(pi) != 3 or pi[-1] != gmm.n_components:
-            raise ValueError(f"the metadata says {gmm.n_components} components, the file holds "
-                             f"weight draws of shape {pi}")
-        return cls(**common, gmm=gmm, data=np.ascontiguousarray(arrays["data"], dtype=np.float64),
-                   index=index_from_json(meta["index"]), feature_names=tuple(meta["feature_names"]),
-                   # files written before the name check existed are matched by position
-                   named_features=bool(meta.get("named_features", False)),
-                   sample_weight=arrays.get("sample_weight"), priors_used=priors_used)
+            raise ValueError(
+                f"the metadata says {gmm.n_components} components, the file holds "
+                f"weight draws of shape {pi}"
+            )
+        return cls(
+            **common,
+            gmm=gmm,
+            data=np.ascontiguousarray(arrays["data"], dtype=np.float64),
+            index=index_from_json(meta["index"]),
+            feature_names=tuple(meta["feature_names"]),
+            # files written before the name check existed are matched by position
+            named_features=bool(meta.get("named_features", False)),
+            sample_weight=arrays.get("sample_weight"),
+            priors_used=priors_used,
+        )

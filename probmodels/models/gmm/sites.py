@@ -8,8 +8,9 @@ itself and the unconstrained packing NUTS and the Laplace start work on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pyro
@@ -22,9 +23,24 @@ from torch.distributions import biject_to
 
 from probmodels.scale.chunks import draw_slices
 
-__all__ = ["DTYPE", "Layout", "MAX_PLATE_NESTING", "OrderedIID", "Packing", "SITES", "align",
-           "chunks", "component_dist", "in_component_plate", "joint_terms", "log_density",
-           "logsumexp_components", "mixture_model", "pointwise_log_lik", "site_dists"]
+__all__ = [
+    "DTYPE",
+    "Layout",
+    "MAX_PLATE_NESTING",
+    "OrderedIID",
+    "Packing",
+    "SITES",
+    "align",
+    "chunks",
+    "component_dist",
+    "in_component_plate",
+    "joint_terms",
+    "log_density",
+    "logsumexp_components",
+    "mixture_model",
+    "pointwise_log_lik",
+    "site_dists",
+]
 
 DTYPE = torch.float64
 SITES = ("pi", "mu", "sigma", "L_omega")
@@ -92,15 +108,21 @@ class Layout:
 
     def site_shape(self, name: str) -> tuple[int, ...]:
         K, D = self.K, self.D
-        return {"pi": (K,), "mu": (K,) if self.univariate else (K, D),
-                "sigma": (K,) if self.spherical else (K, D), "L_omega": (K, D, D)}[name]
+        return {
+            "pi": (K,),
+            "mu": (K,) if self.univariate else (K, D),
+            "sigma": (K,) if self.spherical else (K, D),
+            "L_omega": (K, D, D),
+        }[name]
 
     def dims(self, name: str) -> list[str]:
         """ArviZ dims of an exported variable (``Omega``: the correlations, see ``to_arviz``)."""
-        return {"pi": ["component"],
-                "mu": ["component"] if self.univariate else ["component", "feature"],
-                "sigma": ["component"] if self.spherical else ["component", "feature"],
-                "Omega": ["component", "feature_pair"]}[name]
+        return {
+            "pi": ["component"],
+            "mu": ["component"] if self.univariate else ["component", "feature"],
+            "sigma": ["component"] if self.spherical else ["component", "feature"],
+            "Omega": ["component", "feature_pair"],
+        }[name]
 
     def num_parameters(self) -> int:
         """Free parameters, for BIC: weights, means and covariances."""
@@ -146,9 +168,9 @@ class Aligned:
     """Mixture parameters shaped ``batch + (1, K) + event``: the ``1`` lines up with the
     data plate (dim -1) so that ``x`` of shape ``(N, 1, D)`` broadcasts to ``batch + (N, K)``."""
 
-    log_pi: torch.Tensor   # batch + (1, K)
-    loc: torch.Tensor      # batch + (1, K, D)
-    scale: torch.Tensor    # batch + (1, K, D)
+    log_pi: torch.Tensor  # batch + (1, K)
+    loc: torch.Tensor  # batch + (1, K, D)
+    scale: torch.Tensor  # batch + (1, K, D)
     tril: torch.Tensor | None  # batch + (1, K, D, D) correlation Cholesky factor ("full")
 
 
@@ -160,6 +182,7 @@ def align(values: Mapping[str, torch.Tensor], layout: Layout, *, plated: bool) -
     carry a size-1 slot for it when vectorised). ``plated=False``: values with
     one leading batch dim per draw and no plate slots, ``(S,) + site_shape``.
     """
+
     def component(name):
         v = values[name]
         if plated and not in_component_plate(name, layout):
@@ -207,9 +230,15 @@ def joint_terms(x: torch.Tensor, a: Aligned) -> torch.Tensor:
     return a.log_pi + component_dist(a).log_prob(x.unsqueeze(-2))
 
 
-def mixture_model(x: torch.Tensor | None, priors: Mapping[str, Any], layout: Layout, *,
-                   weights: torch.Tensor | None = None, num_data: int | None = None,
-                   subsample_size: int | None = None):
+def mixture_model(
+    x: torch.Tensor | None,
+    priors: Mapping[str, Any],
+    layout: Layout,
+    *,
+    weights: torch.Tensor | None = None,
+    num_data: int | None = None,
+    subsample_size: int | None = None,
+):
     """The Pyro model on prepared data ``x`` of shape ``(N, D)`` (float64)."""
     site = site_dists(priors, layout)
     values = {"pi": pyro.sample("pi", site["pi"])}
@@ -227,8 +256,7 @@ def mixture_model(x: torch.Tensor | None, priors: Mapping[str, Any], layout: Lay
     # randperm(N)[:B], which at N = 1e6 costs more than the rest of the step
     subsample = None if subsample_size is None else torch.randint(N, (subsample_size,))  # type: ignore[arg-type]
     with pyro.plate("data", N, subsample=subsample, dim=-1) as idx:
-        z = pyro.sample("z", dist.Categorical(logits=a.log_pi),
-                        infer={"enumerate": "parallel"})
+        z = pyro.sample("z", dist.Categorical(logits=a.log_pi), infer={"enumerate": "parallel"})
         x_b = None if x is None else x[idx]
         out = pyro.sample("x", component_dist(a, z), obs=x_b)
         if weights is not None and x is not None:
@@ -288,7 +316,9 @@ def chunks(S: int, N: int, layout: Layout) -> list[slice]:
     return draw_slices(S, N * layout.K * layout.D)
 
 
-def pointwise_log_lik(x: torch.Tensor, values: Mapping[str, torch.Tensor], layout: Layout) -> torch.Tensor:
+def pointwise_log_lik(
+    x: torch.Tensor, values: Mapping[str, torch.Tensor], layout: Layout
+) -> torch.Tensor:
     """``log p(x_n | theta_s)`` for draws ``values`` ``(S,) + site_shape``: shape ``(S, N)``."""
     S = values["pi"].shape[0]
     out = []
@@ -298,7 +328,9 @@ def pointwise_log_lik(x: torch.Tensor, values: Mapping[str, torch.Tensor], layou
     return torch.cat(out)
 
 
-def log_density(u: torch.Tensor, packing: Packing, x: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+def log_density(
+    u: torch.Tensor, packing: Packing, x: torch.Tensor, w: torch.Tensor | None
+) -> torch.Tensor:
     """Unconstrained log posterior density (unnormalised, z summed out), shape ``(S,)``."""
     values, ladj = packing.unpack(u)
     ll = pointwise_log_lik(x, values, packing.layout)

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pyro.distributions as dist
@@ -23,15 +23,26 @@ from scipy.linalg import solve_triangular
 
 from probmodels.models.gmm.sites import DTYPE, Layout, Packing, log_density
 
-__all__ = ["EM_RUNS_PER_COMPONENT", "em", "em_to_values", "kmeans_pp", "laplace", "map_fit", "probe_elbo", "relabel",
-           "set_guide", "starts"]
+__all__ = [
+    "EM_RUNS_PER_COMPONENT",
+    "em",
+    "em_to_values",
+    "kmeans_pp",
+    "laplace",
+    "map_fit",
+    "probe_elbo",
+    "relabel",
+    "set_guide",
+    "starts",
+]
 
 #: EM runs per component behind the MAP starts (at least ``num_starts`` runs)
 EM_RUNS_PER_COMPONENT = 2
 
 
-def kmeans_pp(x: np.ndarray, w: np.ndarray, K: int, rng: np.random.Generator,
-              num_trials: int | None = None) -> np.ndarray:
+def kmeans_pp(
+    x: np.ndarray, w: np.ndarray, K: int, rng: np.random.Generator, num_trials: int | None = None
+) -> np.ndarray:
     """Greedy k-means++ seeding, weighted by ``w``: ``(K, D)`` centres.
 
     Each centre after the first is the best of ``num_trials`` candidates (default
@@ -45,38 +56,48 @@ def kmeans_pp(x: np.ndarray, w: np.ndarray, K: int, rng: np.random.Generator,
     p = w / w.sum()
     centres = np.empty((K, x.shape[1]))
     centres[0] = x[rng.choice(N, p=p)]
-    d2 = ((x - centres[0]) ** 2).sum(1)                             # (data,) to the nearest centre
+    d2 = ((x - centres[0]) ** 2).sum(1)  # (data,) to the nearest centre
     for k in range(1, K):
         q = w * d2
         idx = rng.choice(N, size=L, p=p if q.sum() <= 0 else q / q.sum())
-        trial = np.minimum(d2, ((x[None] - x[idx][:, None]) ** 2).sum(-1))   # (trial, data)
+        trial = np.minimum(d2, ((x[None] - x[idx][:, None]) ** 2).sum(-1))  # (trial, data)
         best = int(np.argmin(trial @ w))
         centres[k], d2 = x[idx[best]], trial[best]
     return centres
 
 
-def _log_joint(x: np.ndarray, pi: np.ndarray, mu: np.ndarray, cov: np.ndarray,
-               diagonal: bool) -> np.ndarray:
+def _log_joint(
+    x: np.ndarray, pi: np.ndarray, mu: np.ndarray, cov: np.ndarray, diagonal: bool
+) -> np.ndarray:
     """``log pi_k + log N(x_n | mu_k, cov_k)``: ``(data, component)``; ``cov`` is
     ``(component, feature, feature)``, of which ``diagonal`` reads only the diagonal."""
     D = x.shape[1]
-    diff = x[None] - mu[:, None]                                    # (component, data, feature)
+    diff = x[None] - mu[:, None]  # (component, data, feature)
     if diagonal:
-        var = np.einsum("kii->ki", cov)                              # (component, feature)
-        maha = np.einsum("knd,kd->kn", diff ** 2, 1.0 / var)
+        var = np.einsum("kii->ki", cov)  # (component, feature)
+        maha = np.einsum("knd,kd->kn", diff**2, 1.0 / var)
         logdet = np.log(var).sum(1)
     else:
         chol = np.linalg.cholesky(cov)
         # one triangular solve per component for all points (not one per point)
-        maha = np.stack([(solve_triangular(chol[k], diff[k].T, lower=True) ** 2).sum(0)
-                         for k in range(len(mu))])                 # (component, data)
+        maha = np.stack(
+            [(solve_triangular(chol[k], diff[k].T, lower=True) ** 2).sum(0) for k in range(len(mu))]
+        )  # (component, data)
         logdet = 2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1)
-    return (np.log(pi)[:, None] - 0.5 * maha - 0.5 * (D * math.log(2 * math.pi) + logdet)[:, None]).T
+    return (
+        np.log(pi)[:, None] - 0.5 * maha - 0.5 * (D * math.log(2 * math.pi) + logdet)[:, None]
+    ).T
 
 
-def em(x: np.ndarray, w: np.ndarray, layout: Layout, rng: np.random.Generator,
-        max_iter: int = 300, tol: float = 1e-8,
-        init: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+def em(
+    x: np.ndarray,
+    w: np.ndarray,
+    layout: Layout,
+    rng: np.random.Generator,
+    max_iter: int = 300,
+    tol: float = 1e-8,
+    init: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
     """Weighted maximum-likelihood EM; returns pi, mu (K, D), cov (K, D, D) and the weighted
     log-likelihood ``loglik`` at them.
 
@@ -91,17 +112,22 @@ def em(x: np.ndarray, w: np.ndarray, layout: Layout, rng: np.random.Generator,
     K = layout.K
     # a ridge relative to each feature's spread (an absolute 1e-12 inflated the
     # variance of data in units of 1e-6)
-    ridge = 1e-6 * x.var(0) + 1e-300                                # (feature,)
+    ridge = 1e-6 * x.var(0) + 1e-300  # (feature,)
     diagonal = layout.covariance == "diag" or layout.spherical
     if init is None:
         centres = kmeans_pp(x, w, K, rng)
         resp = np.eye(K)[np.argmin(((x[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)]
     else:
         # D = 1: the univariate sites' mu is (K,), cov (K, 1, 1)
-        logp = _log_joint(x, np.asarray(init["pi"]), np.asarray(init["mu"]).reshape(K, D),
-                          np.asarray(init["cov"]).reshape(K, D, D), diagonal)
+        logp = _log_joint(
+            x,
+            np.asarray(init["pi"]),
+            np.asarray(init["mu"]).reshape(K, D),
+            np.asarray(init["cov"]).reshape(K, D, D),
+            diagonal,
+        )
         resp = np.exp(logp - logp.max(1, keepdims=True))
-        resp /= resp.sum(1, keepdims=True)                          # (data, component)
+        resp /= resp.sum(1, keepdims=True)  # (data, component)
     prev = -np.inf
     for _ in range(max_iter):
         # M step (weighted)
@@ -109,9 +135,9 @@ def em(x: np.ndarray, w: np.ndarray, layout: Layout, rng: np.random.Generator,
         nk = rw.sum(0) + 1e-10
         pi = nk / nk.sum()
         mu = (rw.T @ x) / nk[:, None]
-        diff = x[None] - mu[:, None]                               # (component, data, feature)
+        diff = x[None] - mu[:, None]  # (component, data, feature)
         if diagonal:
-            var = np.einsum("nk,knd->kd", rw, diff ** 2) / nk[:, None]
+            var = np.einsum("nk,knd->kd", rw, diff**2) / nk[:, None]
             if layout.spherical:
                 var = np.repeat(var.mean(1, keepdims=True), D, axis=1)
             cov = (var + ridge)[:, :, None] * np.eye(D)
@@ -151,16 +177,18 @@ def em_to_values(fitted: Mapping[str, np.ndarray], layout: Layout) -> dict[str, 
     return {k: torch.as_tensor(v, dtype=DTYPE) for k, v in values.items()}
 
 
-def relabel(values: Mapping[str, np.ndarray], pivot_mu: np.ndarray, data_sd: np.ndarray) -> dict[str, np.ndarray]:
+def relabel(
+    values: Mapping[str, np.ndarray], pivot_mu: np.ndarray, data_sd: np.ndarray
+) -> dict[str, np.ndarray]:
     """Permute each draw's components to match the pivot means (D > 1; see the module docstring).
 
     ``values``: ``(S,) + site_shape``; ``pivot_mu``: ``(K, D)``.
     """
     from scipy.optimize import linear_sum_assignment
 
-    mu = values["mu"] / data_sd                           # (S, K, D)
+    mu = values["mu"] / data_sd  # (S, K, D)
     piv = pivot_mu / data_sd
-    cost = ((mu[:, :, None, :] - piv[None, None]) ** 2).sum(-1)   # (S, K_draw, K_pivot)
+    cost = ((mu[:, :, None, :] - piv[None, None]) ** 2).sum(-1)  # (S, K_draw, K_pivot)
     perm = np.empty(cost.shape[:2], dtype=np.int64)
     for s in range(cost.shape[0]):
         rows, cols = linear_sum_assignment(cost[s])
@@ -172,8 +200,15 @@ def relabel(values: Mapping[str, np.ndarray], pivot_mu: np.ndarray, data_sd: np.
 def map_fit(x, w, packing: Packing, init: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, float]:
     """L-BFGS on the unconstrained negative log density from ``init``: (mode, log density)."""
     u = packing.pack(init).clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([u], lr=1.0, max_iter=200, tolerance_grad=1e-9,
-                            tolerance_change=1e-12, history_size=20, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [u],
+        lr=1.0,
+        max_iter=200,
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         opt.zero_grad()
@@ -191,7 +226,9 @@ def map_fit(x, w, packing: Packing, init: Mapping[str, torch.Tensor]) -> tuple[t
 def laplace(x, w, packing: Packing, mode: torch.Tensor) -> torch.Tensor | None:
     """Cholesky factor of the inverse Hessian of the negative log density at ``mode``
     (None where the Hessian is not finite, e.g. a component collapsed onto one point)."""
-    H = torch.autograd.functional.hessian(lambda u: -log_density(u.unsqueeze(0), packing, x, w)[0], mode)
+    H = torch.autograd.functional.hessian(
+        lambda u: -log_density(u.unsqueeze(0), packing, x, w)[0], mode
+    )
     H = 0.5 * (H + H.T)
     if not bool(torch.isfinite(H).all()):
         return None
@@ -221,13 +258,17 @@ def starts(x, w, priors, layout, seed: int, num_starts: int):
     xn = x.numpy()
     wn = np.ones(xn.shape[0]) if w is None else w.numpy()
     packing = Packing(priors, layout)
-    runs = [em(xn, wn, layout, rng) for _ in range(max(num_starts, EM_RUNS_PER_COMPONENT * layout.K))]
+    runs = [
+        em(xn, wn, layout, rng) for _ in range(max(num_starts, EM_RUNS_PER_COMPONENT * layout.K))
+    ]
     kept: list[dict[str, np.ndarray]] = []
     for fitted in sorted(runs, key=lambda f: -f["loglik"]):
         # the same maximum reached twice: equal log-likelihood and mixing weights
-        if not any(abs(fitted["loglik"] - k["loglik"]) <= 1e-6 * abs(k["loglik"]) + 1e-9
-                   and np.allclose(np.sort(fitted["pi"]), np.sort(k["pi"]), atol=1e-4)
-                   for k in kept):
+        if not any(
+            abs(fitted["loglik"] - k["loglik"]) <= 1e-6 * abs(k["loglik"]) + 1e-9
+            and np.allclose(np.sort(fitted["pi"]), np.sort(k["pi"]), atol=1e-4)
+            for k in kept
+        ):
             kept.append(fitted)
     out = []
     for fitted in kept[:num_starts]:
@@ -250,8 +291,12 @@ def probe_elbo(loc, tril, eps, packing: Packing, x, w) -> float:
     u = loc + eps @ tril.T
     with torch.no_grad():
         try:
-            elbo = float((log_density(u, packing, x, w)
-                          - dist.MultivariateNormal(loc, scale_tril=tril).log_prob(u)).mean())
+            elbo = float(
+                (
+                    log_density(u, packing, x, w)
+                    - dist.MultivariateNormal(loc, scale_tril=tril).log_prob(u)
+                ).mean()
+            )
         except ValueError as exc:  # a distribution's parameter check: a scale of 0 or inf
             if "constraint" not in str(exc):
                 raise

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import time
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pyro
@@ -39,8 +40,14 @@ from probmodels.infer.svi import run_svi
 from probmodels.models.gmm.sites import DTYPE, MAX_PLATE_NESTING, log_density, mixture_model
 from probmodels.models.gmm.start import laplace, probe_elbo, set_guide, starts
 
-__all__ = ["FULL_BATCH_MIN_STEPS", "FULL_BATCH_STEPS", "MINIBATCH_INIT_SIZE", "MINIBATCH_STEPS",
-           "SVI_WINDOW", "fit_svi"]
+__all__ = [
+    "FULL_BATCH_MIN_STEPS",
+    "FULL_BATCH_STEPS",
+    "MINIBATCH_INIT_SIZE",
+    "MINIBATCH_STEPS",
+    "SVI_WINDOW",
+    "fit_svi",
+]
 
 #: most SVI steps of the full-data refinement when ``steps`` is left at None; the
 #: shared convergence rule (window of :data:`SVI_WINDOW` steps) usually stops it earlier
@@ -72,8 +79,14 @@ def _best_start(problem, config, run: Run, minibatch: bool):
         shrink = math.sqrt(x_init.shape[0] / N)
     else:
         x_init, w_init, shrink = x, w, 1.0
-    packing, found = starts(x_init, w_init, problem.priors, problem.layout,
-                            seed_stream(run.seed, "em"), config.num_starts)
+    packing, found = starts(
+        x_init,
+        w_init,
+        problem.priors,
+        problem.layout,
+        seed_stream(run.seed, "em"),
+        config.num_starts,
+    )
     best, seen = None, []  # type: ignore[var-annotated]
     probe = torch.Generator().manual_seed(seed_stream(run.seed, "probe"))
     for mode, lp, fitted in sorted(found, key=lambda s: -s[1]):
@@ -102,28 +115,45 @@ def _refine(problem, config, run: Run, packing, mode, L, steps: int, minibatch: 
     B = config.subsample_size if minibatch else None
     model = partial(mixture_model, x, problem.priors, layout, weights=w, subsample_size=B)
     guide = pyro.infer.autoguide.AutoMultivariateNormal(
-        poutine.block(model, expose=list(layout.sites)), init_scale=0.01)
+        poutine.block(model, expose=list(layout.sites)), init_scale=0.01
+    )
     guide()  # builds the prototype; then its parameters are overwritten
     set_guide(guide, mode, L)
     if steps == 0:
         return mode, L, None, None
     elbo_class = pyro.infer.JitTraceEnum_ELBO if config.jit_compile else pyro.infer.TraceEnum_ELBO
-    loss = elbo_class(num_particles=config.num_particles,
-                      vectorize_particles=config.num_particles > 1,
-                      max_plate_nesting=MAX_PLATE_NESTING,
-                      **({"ignore_jit_warnings": True} if config.jit_compile else {}))
+    loss = elbo_class(
+        num_particles=config.num_particles,
+        vectorize_particles=config.num_particles > 1,
+        max_plate_nesting=MAX_PLATE_NESTING,
+        **({"ignore_jit_warnings": True} if config.jit_compile else {}),
+    )
+    schedule: dict[str, Any]
     if minibatch:
         # minibatch noise in the loss is larger than the progress the convergence rule
         # looks for (it stopped a 1e6-point fit after ~250 steps): run every step
         schedule = {"convergence": False, "window": max(5, steps // 4)}
     else:
-        schedule = {"convergence": True, "window": min(SVI_WINDOW, max(5, steps // 2)),
-                    "min_steps": min(FULL_BATCH_MIN_STEPS, steps)}
+        schedule = {
+            "convergence": True,
+            "window": min(SVI_WINDOW, max(5, steps // 2)),
+            "min_steps": min(FULL_BATCH_MIN_STEPS, steps),
+        }
     with quiet_jit():
-        svi = run_svi(model, guide, steps=steps, lr=config.lr, schedule=config.schedule,
-                      lr_decay=config.lr_decay, loss=loss, progress=run.progress,
-                      seed=seed_stream(run.seed, "svi"), average=True, description="GMM SVI",
-                      **schedule)  # type: ignore[arg-type]
+        svi = run_svi(
+            model,
+            guide,
+            steps=steps,
+            lr=config.lr,
+            schedule=config.schedule,
+            lr_decay=config.lr_decay,
+            loss=loss,
+            progress=run.progress,
+            seed=seed_stream(run.seed, "svi"),
+            average=True,
+            description="GMM SVI",
+            **schedule,
+        )
     with torch.no_grad():
         loc = guide.loc.detach().clone()
         tril = (guide.scale[..., None] * guide.scale_tril).detach().clone()
@@ -141,10 +171,15 @@ def fit_svi(problem, config, run: Run) -> Outcome:
     x, w, N = problem.x, problem.w, problem.x.shape[0]
     S = config.num_samples
     minibatch = config.subsample_size is not None and config.subsample_size < N
-    steps = config.steps if config.steps is not None else (
-        MINIBATCH_STEPS if minibatch else FULL_BATCH_STEPS)
+    steps = (
+        config.steps
+        if config.steps is not None
+        else (MINIBATCH_STEPS if minibatch else FULL_BATCH_STEPS)
+    )
     start = time.perf_counter()
-    packing, (elbo0, mode, L, fitted), num_starts, distinct = _best_start(problem, config, run, minibatch)
+    packing, (elbo0, mode, L, fitted), num_starts, distinct = _best_start(
+        problem, config, run, minibatch
+    )
     problem.pivot = mode
     init_seconds = time.perf_counter() - start
     loc, tril, svi, kept = _refine(problem, config, run, packing, mode, L, steps, minibatch)
@@ -153,14 +188,17 @@ def fit_svi(problem, config, run: Run) -> Outcome:
     q = dist.MultivariateNormal(loc, scale_tril=tril)
     gen = torch.Generator().manual_seed(seed_stream(run.seed, "draws"))
     resample = config.resample and not minibatch
-    u = loc + torch.randn((2 * S if resample else S, packing.dim), generator=gen, dtype=DTYPE) @ tril.T
+    u = (
+        loc
+        + torch.randn((2 * S if resample else S, packing.dim), generator=gen, dtype=DTYPE) @ tril.T
+    )
     khat = ess = float("nan")
     if not minibatch:
         with torch.no_grad():
             log_w = (log_density(u, packing, x, w) - q.log_prob(u)).numpy()
         khat = psis_khat(log_w[:S])
         p = np.exp(log_w - log_w.max())
-        ess = float(p.sum() ** 2 / (p ** 2).sum())
+        ess = float(p.sum() ** 2 / (p**2).sum())
         if resample and khat < KHAT_THRESHOLD:
             rng = np.random.default_rng(seed_stream(run.seed, "resample"))
             u = u[torch.as_tensor(psis_resample(log_w, rng, S))]
@@ -169,11 +207,21 @@ def fit_svi(problem, config, run: Run) -> Outcome:
     with torch.no_grad():
         values, _ = packing.unpack(u)
     diagnostics = {
-        "khat": khat, "importance_ess": ess, "resampled": resample, "elbo_laplace": elbo0,
-        "num_starts": num_starts, "distinct_modes": distinct, "init_seconds": init_seconds,
+        "khat": khat,
+        "importance_ess": ess,
+        "resampled": resample,
+        "elbo_laplace": elbo0,
+        "num_starts": num_starts,
+        "distinct_modes": distinct,
+        "init_seconds": init_seconds,
         "em_loglik": float(fitted["loglik"]) if not minibatch else float("nan"),
-        "minibatch": minibatch, "num_steps": 0 if svi is None else svi.num_steps,
-        "converged": None if svi is None else svi.converged, "svi_kept": kept,
+        "minibatch": minibatch,
+        "num_steps": 0 if svi is None else svi.num_steps,
+        "converged": None if svi is None else svi.converged,
+        "svi_kept": kept,
     }
-    return Outcome(draws={k: v.numpy()[None] for k, v in values.items()},   # (chain=1, draw, ...)
-                   losses=np.empty(0) if svi is None else svi.losses, diagnostics=diagnostics)
+    return Outcome(
+        draws={k: v.numpy()[None] for k, v in values.items()},  # (chain=1, draw, ...)
+        losses=np.empty(0) if svi is None else svi.losses,
+        diagnostics=diagnostics,
+    )

@@ -74,13 +74,13 @@ import torch
 import torch.nn.functional as F
 
 from probmodels._validation import check_bool, check_choice, check_float, check_int
-from probmodels.results import FitResult, result_class
 from probmodels.infer.config import TrainConfig
 from probmodels.infer.pipeline import neural_config
 from probmodels.infer.runtime import pyro_section
 from probmodels.infer.traced import TracedELBOLoss
 from probmodels.infer.train import ELBOLoss, train
 from probmodels.models.vae.networks import MIN_PIXEL_SCALE, as_examples, build
+from probmodels.results import FitResult, result_class
 
 __all__ = ["ARCHITECTURES", "Architecture", "LIKELIHOODS", "Likelihood", "VAE", "VAETrainConfig"]
 
@@ -172,19 +172,25 @@ class VAE:
     ):
         if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, bool):
             input_shape = (input_shape,)  # type: ignore[assignment]
-        if (isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence)
-                or len(input_shape) not in (1, 3)):
+        if (
+            isinstance(input_shape, (str, bytes))
+            or not isinstance(input_shape, Sequence)
+            or len(input_shape) not in (1, 3)
+        ):
             raise ValueError(
                 f"input_shape must be (channel, height, width) for images or (D,) for vectors, "
                 f"got {input_shape!r}. For 8x8 grey images pass input_shape=(1, 8, 8)."
             )
-        self.input_shape = tuple(check_int(s, f"input_shape[{i}]", minimum=1)
-                                 for i, s in enumerate(input_shape))
+        self.input_shape = tuple(
+            check_int(s, f"input_shape[{i}]", minimum=1) for i, s in enumerate(input_shape)
+        )
         self.latent_dim = check_int(latent_dim, "latent_dim", minimum=1)
         self.likelihood = check_choice(likelihood, "likelihood", LIKELIHOODS)
         self.architecture = check_choice(architecture, "architecture", ARCHITECTURES)
         self.hidden = tuple(check_int(h, f"hidden[{i}]", minimum=1) for i, h in enumerate(hidden))
-        self.channels = tuple(check_int(c, f"channels[{i}]", minimum=1) for i, c in enumerate(channels))
+        self.channels = tuple(
+            check_int(c, f"channels[{i}]", minimum=1) for i, c in enumerate(channels)
+        )
         self.activation = activation
         self.norm = norm
         self.dropout = check_float(dropout, "dropout", minimum=0.0, maximum=0.99)
@@ -197,11 +203,17 @@ class VAE:
     def config(self) -> dict[str, Any]:
         """The constructor arguments (JSON-ready): ``VAE(**vae.config)`` rebuilds the model."""
         return {
-            "input_shape": list(self.input_shape), "latent_dim": self.latent_dim,
-            "likelihood": self.likelihood, "architecture": self.architecture,
-            "hidden": list(self.hidden), "channels": list(self.channels),
-            "activation": self.activation, "norm": self.norm, "dropout": self.dropout,
-            "upsample": self.upsample, "analytic_kl": self.analytic_kl,
+            "input_shape": list(self.input_shape),
+            "latent_dim": self.latent_dim,
+            "likelihood": self.likelihood,
+            "architecture": self.architecture,
+            "hidden": list(self.hidden),
+            "channels": list(self.channels),
+            "activation": self.activation,
+            "norm": self.norm,
+            "dropout": self.dropout,
+            "upsample": self.upsample,
+            "analytic_kl": self.analytic_kl,
         }
 
     @property
@@ -309,13 +321,21 @@ class VAE:
         return ELBOLoss(model, guide, num_data, elbo=elbo)
 
     # ----------------------------------------------------------------- fit
-    def default_config(self) -> "VAETrainConfig":
+    def default_config(self) -> VAETrainConfig:
         """The training options of :meth:`fit` (a :class:`VAETrainConfig`)."""
         return VAETrainConfig()
 
-    def fit(self, x: Any, *, seed: int | None = None, progress: bool | None = None,
-            num_threads: int | None = 1, device: Any = None, resume: str | os.PathLike | None = None,
-            **options) -> FitResult:
+    def fit(
+        self,
+        x: Any,
+        *,
+        seed: int | None = None,
+        progress: bool | None = None,
+        num_threads: int | None = 1,
+        device: Any = None,
+        resume: str | os.PathLike | None = None,
+        **options,
+    ) -> FitResult:
         """Fit encoder and decoder to images (or vectors) by minibatch SVI.
 
         The networks are initialised afresh from ``seed`` in a new ``VAE`` with
@@ -353,9 +373,15 @@ class VAE:
         VAEFit
         """
         if options.get("validation", 0.1) is None and "patience" not in options:
-            options = {**options, "patience": None}   # no validation set to be patient on
-        config, seed = neural_config(self.default_config(), options, seed=seed, progress=progress,
-                                     num_threads=num_threads, device=device)
+            options = {**options, "patience": None}  # no validation set to be patient on
+        config, seed = neural_config(
+            self.default_config(),
+            options,
+            seed=seed,
+            progress=progress,
+            num_threads=num_threads,
+            device=device,
+        )
         x = as_examples(x, self.input_shape, self.likelihood)
         with pyro_section(num_threads=None):
             with torch.random.fork_rng(devices=[]):
@@ -364,23 +390,45 @@ class VAE:
             # the networks are built in torch's default dtype; the data follow them
             x = x.to(vae.dtype)
             n = x.shape[0]
-            num_train = n - (0 if config.validation is None else max(1, int(round(config.validation * n))))
+            num_train = n - (
+                0 if config.validation is None else max(1, int(round(config.validation * n)))
+            )
             loss = vae.elbo_loss(max(num_train, 1), jit=config.jit)
-            run = train(loss, vae.net, x, config, seed=seed, resume=resume, description="VAE",
-                        fingerprint={"model": "VAE", **self.config})
+            run = train(
+                loss,
+                vae.net,
+                x,
+                config,
+                seed=seed,
+                resume=resume,
+                description="VAE",
+                fingerprint={"model": "VAE", **self.config},
+            )
         diagnostics = {
-            "seconds": run.seconds, "epochs": run.epochs, "best_epoch": run.best_epoch,
-            "stopped_early": run.stopped_early, "steps": run.steps, "num_train": run.num_train,
-            "num_val": run.num_val, "world_size": run.world_size,
+            "seconds": run.seconds,
+            "epochs": run.epochs,
+            "best_epoch": run.best_epoch,
+            "stopped_early": run.stopped_early,
+            "steps": run.steps,
+            "num_train": run.num_train,
+            "num_val": run.num_val,
+            "world_size": run.world_size,
             "best_val_loss": float(run.val_loss[run.best_epoch]) if run.val_loss.size else None,
         }
         options = {**asdict(config), "device": str(config.device)}
-        return result_class("VAE")(draws={}, method="svi", seed=seed, losses=run.train_loss, options=options,
-                      diagnostics=diagnostics, vae=vae, val_losses=run.val_loss)
+        return result_class("VAE")(
+            draws={},
+            method="svi",
+            seed=seed,
+            losses=run.train_loss,
+            options=options,
+            diagnostics=diagnostics,
+            vae=vae,
+            val_losses=run.val_loss,
+        )
 
     def __repr__(self) -> str:
-        return (f"VAE(input_shape={self.input_shape}, latent_dim={self.latent_dim}, "
-                f"likelihood={self.likelihood!r}, architecture={self.architecture!r})")
-
-
-
+        return (
+            f"VAE(input_shape={self.input_shape}, latent_dim={self.latent_dim}, "
+            f"likelihood={self.likelihood!r}, architecture={self.architecture!r})"
+        )

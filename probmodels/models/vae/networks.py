@@ -74,8 +74,12 @@ def build(vae) -> VAENet:
     D = int(np.prod(shape))
     gaussian = vae.likelihood == "gaussian"
     if vae.architecture == "mlp":
-        enc = MLP(D, vae.hidden, 2 * K, activation=vae.activation, norm=vae.norm, dropout=vae.dropout)
-        dec = MLP(K, vae.hidden[::-1], D, activation=vae.activation, norm=vae.norm, dropout=vae.dropout)
+        enc = MLP(
+            D, vae.hidden, 2 * K, activation=vae.activation, norm=vae.norm, dropout=vae.dropout
+        )
+        dec = MLP(
+            K, vae.hidden[::-1], D, activation=vae.activation, norm=vae.norm, dropout=vae.dropout
+        )
         return VAENet(Encoder(enc, K, flatten_dims=len(shape)), Decoder(dec, shape, gaussian))
     if len(shape) != 3:
         raise ValueError(
@@ -84,8 +88,14 @@ def build(vae) -> VAENet:
         )
     try:
         enc = ConvEncoder(shape, vae.channels, 2 * K, norm=vae.norm, activation=vae.activation)  # type: ignore[assignment]
-        dec = ConvDecoder(K, shape, vae.channels[::-1], upsample=vae.upsample, norm=vae.norm,  # type: ignore[assignment]
-                          activation=vae.activation)
+        dec = ConvDecoder(
+            K,
+            shape,
+            vae.channels[::-1],
+            upsample=vae.upsample,
+            norm=vae.norm,  # type: ignore[assignment]
+            activation=vae.activation,
+        )
     except ValueError as exc:
         raise ValueError(
             f"VAE: architecture='conv' with channels={vae.channels} cannot produce "
@@ -95,7 +105,9 @@ def build(vae) -> VAENet:
     return VAENet(Encoder(enc, K, flatten_dims=0), Decoder(dec, shape, gaussian))
 
 
-def as_examples(x: Any, input_shape: tuple[int, ...], likelihood: str, name: str = "x") -> torch.Tensor:
+def as_examples(
+    x: Any, input_shape: tuple[int, ...], likelihood: str, name: str = "x"
+) -> torch.Tensor:
     """Check examples and return them as float32 ``(data,) + input_shape`` (on the CPU).
 
     Images ``(C, H, W)`` with ``C = 1`` may come as ``(data, H, W)``. Callers convert the
@@ -107,7 +119,9 @@ def as_examples(x: Any, input_shape: tuple[int, ...], likelihood: str, name: str
         try:
             array = np.asarray(x)
         except Exception as exc:  # ragged lists and the like
-            raise TypeError(f"{name} must be an array of examples, got {type(x).__name__} ({exc}).") from exc
+            raise TypeError(
+                f"{name} must be an array of examples, got {type(x).__name__} ({exc})."
+            ) from exc
     if array.dtype == object or array.dtype.kind not in "biuf":
         raise TypeError(
             f"{name} must be a numeric array, got dtype {array.dtype}. "
@@ -119,8 +133,11 @@ def as_examples(x: Any, input_shape: tuple[int, ...], likelihood: str, name: str
     if array.ndim != 1 + len(shape) or tuple(array.shape[1:]) != shape or array.shape[0] < 1:
         wanted = "(data, " + ", ".join(map(str, shape)) + ")"
         also = f" or (data, {shape[1]}, {shape[2]})" if len(shape) == 3 and shape[0] == 1 else ""
-        fix = (f"build the VAE with input_shape={tuple(array.shape[1:])}"
-               if array.ndim >= 2 else "pass a batch of examples, e.g. x[None] for one")
+        fix = (
+            f"build the VAE with input_shape={tuple(array.shape[1:])}"
+            if array.ndim >= 2
+            else "pass a batch of examples, e.g. x[None] for one"
+        )
         raise ValueError(
             f"{name} must have shape {wanted}{also} for input_shape={shape}, got shape "
             f"{array.shape}. Reshape it, e.g. {name}.reshape(-1, {', '.join(map(str, shape))}), or "
@@ -130,8 +147,11 @@ def as_examples(x: Any, input_shape: tuple[int, ...], likelihood: str, name: str
     if likelihood in ("bernoulli", "continuous_bernoulli"):
         lo, hi = float(array.min()), float(array.max())
         if lo < 0.0 or hi > 1.0:
-            fix = ("binarize them, e.g. (images >= 8) for the 0..16 digits, or scale them to [0, 1]"
-                   if likelihood == "bernoulli" else "scale them to [0, 1], e.g. images / images.max()")
+            fix = (
+                "binarize them, e.g. (images >= 8) for the 0..16 digits, or scale them to [0, 1]"
+                if likelihood == "bernoulli"
+                else "scale them to [0, 1], e.g. images / images.max()"
+            )
             raise ValueError(
                 f"{name} must lie in [0, 1] for likelihood={likelihood!r}, got values in "
                 f"[{lo:g}, {hi:g}]. {fix[0].upper() + fix[1:]}; or use likelihood='gaussian'."
@@ -141,6 +161,7 @@ def as_examples(x: Any, input_shape: tuple[int, ...], likelihood: str, name: str
                 f"binary data check: {name} has values strictly between 0 and 1; the Bernoulli "
                 f"likelihood then is a cross-entropy, not a normalized density. Binarize the "
                 f"data or use likelihood='continuous_bernoulli'.",
-                UserWarning, stacklevel=3,
+                UserWarning,
+                stacklevel=3,
             )
     return torch.as_tensor(array.astype(np.float32, copy=False))

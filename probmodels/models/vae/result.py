@@ -59,14 +59,17 @@ class VAEFit(FitResult):
     # ---------------------------------------------------------------- helpers
     def _examples(self, x, name="x") -> torch.Tensor:
         return as_examples(x, self.vae.input_shape, self.vae.likelihood, name).to(
-            device=self.vae.device, dtype=self.vae.dtype)
+            device=self.vae.device, dtype=self.vae.dtype
+        )
 
     def _generator(self, seed: int | None) -> torch.Generator:
         return torch.Generator(device=self.vae.device).manual_seed(resolve_seed(seed))
 
     def _describe(self) -> str:
         d = self.diagnostics
-        return f"{self.vae!r}, {d.get('epochs')} epochs, best validation epoch {d.get('best_epoch')}"
+        return (
+            f"{self.vae!r}, {d.get('epochs')} epochs, best validation epoch {d.get('best_epoch')}"
+        )
 
     def _log_weights(self, chunk: torch.Tensor, S: int, g: torch.Generator):
         """``S`` draws ``z ~ q(z | x)`` per example and ``log p(x, z) - log q(z | x)``:
@@ -75,14 +78,17 @@ class VAEFit(FitResult):
         loc, scale = vae.net.encoder(chunk)
         eps = torch.randn((S,) + loc.shape, generator=g, dtype=loc.dtype, device=loc.device)
         z = loc + scale * eps
-        log_w = (vae._likelihood(vae.net.decoder(z)).log_prob(chunk)
-                 + dist.Normal(0.0, 1.0).log_prob(z).sum(-1)
-                 - dist.Normal(loc, scale).log_prob(z).sum(-1)).double()
+        log_w = (
+            vae._likelihood(vae.net.decoder(z)).log_prob(chunk)
+            + dist.Normal(0.0, 1.0).log_prob(z).sum(-1)
+            - dist.Normal(loc, scale).log_prob(z).sum(-1)
+        ).double()
         return z, log_w
 
     # ---------------------------------------------------------------- analysis
-    def evaluate(self, x, *, num_samples: int = 1000, seed: int | None = 0,
-                 num_threads: int | None = 1) -> dict[str, float]:
+    def evaluate(
+        self, x, *, num_samples: int = 1000, seed: int | None = 0, num_threads: int | None = 1
+    ) -> dict[str, float]:
         """ELBO and importance-weighted log-likelihood per example, in nats.
 
         Parameters
@@ -116,7 +122,7 @@ class VAEFit(FitResult):
             g = self._generator(seed)
             self.vae.net.eval()
             for chunk in x.split(max(1, _CHUNK // S)):
-                _, log_w = self._log_weights(chunk, S, g)                    # (S, batch)
+                _, log_w = self._log_weights(chunk, S, g)  # (S, batch)
                 elbos.append(log_w.mean(0))
                 lls.append(torch.logsumexp(log_w, 0) - math.log(S))
                 r = torch.exp(log_w - log_w.max(0).values)
@@ -124,12 +130,18 @@ class VAEFit(FitResult):
         elbo, ll, mc_var = torch.cat(elbos), torch.cat(lls), torch.cat(mc_vars)
         n = elbo.numel()
         se, ll_se = ((float(v.std() / math.sqrt(n)) if n > 1 else float("nan")) for v in (elbo, ll))
-        return {"elbo": float(elbo.mean()), "log_likelihood": float(ll.mean()),
-                "elbo_se": se, "log_likelihood_se": ll_se,
-                "log_likelihood_mc_se": float(mc_var.sum().sqrt() / n), "num_samples": S}
+        return {
+            "elbo": float(elbo.mean()),
+            "log_likelihood": float(ll.mean()),
+            "elbo_se": se,
+            "log_likelihood_se": ll_se,
+            "log_likelihood_mc_se": float(mc_var.sum().sqrt() / n),
+            "num_samples": S,
+        }
 
-    def latent_posterior(self, x, *, num_samples: int = 1000, seed: int | None = 0,
-                         num_threads: int | None = 1) -> tuple[np.ndarray, np.ndarray]:
+    def latent_posterior(
+        self, x, *, num_samples: int = 1000, seed: int | None = 0, num_threads: int | None = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
         r"""Draws from the posterior :math:`p(z \mid x) \propto p(z) p_\theta(x \mid z)` of each
         example's latent code, and the PSIS k-hat of ``q(z | x)`` as its proposal.
 
@@ -153,7 +165,7 @@ class VAEFit(FitResult):
             rng = np.random.default_rng(seed_stream(resolve_seed(seed), "latent"))
             self.vae.net.eval()
             for chunk in x.split(max(1, _CHUNK // (2 * S))):
-                z, log_w = self._log_weights(chunk, 2 * S, g)                # (2S, batch, K)
+                z, log_w = self._log_weights(chunk, 2 * S, g)  # (2S, batch, K)
                 z, log_w = z.cpu().numpy(), log_w.cpu().numpy()
                 for i in range(z.shape[1]):
                     k = psis_khat(log_w[:, i])
@@ -176,11 +188,16 @@ class VAEFit(FitResult):
         obs = self._examples(x).cpu().numpy()
         event = [f"x_dim_{i}" for i in range(obs.ndim - 1)]
         return to_arviz(
-            posterior={"z": z[None]}, observed_data={"x": obs, "khat": np.asarray(khat, dtype=float)},
+            posterior={"z": z[None]},
+            observed_data={"x": obs, "khat": np.asarray(khat, dtype=float)},
             dims={"z": ["example", "latent"], "x": ["example", *event], "khat": ["example"]},
             coords={"example": np.arange(obs.shape[0]), "latent": np.arange(self.vae.latent_dim)},
-            attrs={"inference_library": "pyro", "inference_library_version": _pyro.__version__,
-                   "model": repr(self.vae), "max_khat": float(np.max(khat))},
+            attrs={
+                "inference_library": "pyro",
+                "inference_library_version": _pyro.__version__,
+                "model": repr(self.vae),
+                "max_khat": float(np.max(khat)),
+            },
         )
 
     def summary(self, x=None, *, num_samples: int = 200) -> pd.DataFrame:  # type: ignore[override]
@@ -191,13 +208,19 @@ class VAEFit(FitResult):
         standard errors; column ``value``.
         """
         d = self.diagnostics
-        rows = {"train_loss": float(self.losses[-1]) if len(self.losses) else np.nan,
-                "best_val_loss": d.get("best_val_loss"), "epochs": d.get("epochs"),
-                "best_epoch": d.get("best_epoch"), "steps": d.get("steps"),
-                "seconds": d.get("seconds")}
+        rows = {
+            "train_loss": float(self.losses[-1]) if len(self.losses) else np.nan,
+            "best_val_loss": d.get("best_val_loss"),
+            "epochs": d.get("epochs"),
+            "best_epoch": d.get("best_epoch"),
+            "steps": d.get("steps"),
+            "seconds": d.get("seconds"),
+        }
         if x is not None:
             ev = self.evaluate(x, num_samples=num_samples)
-            rows.update({k: ev[k] for k in ("elbo", "elbo_se", "log_likelihood", "log_likelihood_se")})
+            rows.update(
+                {k: ev[k] for k in ("elbo", "elbo_se", "log_likelihood", "log_likelihood_se")}
+            )
         table = pd.DataFrame({"value": pd.Series(rows, dtype=float)})
         table.index.name = "figure"
         return table
@@ -227,15 +250,17 @@ class VAEFit(FitResult):
         loc, _ = self.encode(x)
         return self.decode(loc)
 
-    def sample(self, n: int, *, seed: int | None = None, mean: bool = True,
-               num_threads: int | None = 1) -> np.ndarray:
+    def sample(
+        self, n: int, *, seed: int | None = None, mean: bool = True, num_threads: int | None = 1
+    ) -> np.ndarray:
         """``n`` examples from the model: ``z ~ N(0, I)``, then ``E[x | z]`` (``mean=True``)
         or a draw of ``x`` (``mean=False``). Shape ``(n,) + input_shape``."""
         n = check_int(n, "n", minimum=1)
         with pyro_section(num_threads=num_threads), torch.no_grad(), pyro.validation_enabled(False):
             g = self._generator(seed)
-            z = torch.randn(n, self.vae.latent_dim, generator=g, dtype=self.vae.dtype,
-                            device=self.vae.device)
+            z = torch.randn(
+                n, self.vae.latent_dim, generator=g, dtype=self.vae.dtype, device=self.vae.device
+            )
             self.vae.net.eval()
             f = self.vae.net.decoder(z)
             if mean:
@@ -264,11 +289,15 @@ class VAEFit(FitResult):
         shape = self.vae.input_shape
         ends = []
         for name, example in (("x1", x1), ("x2", x2)):
-            arr = np.asarray(example.detach().cpu() if isinstance(example, torch.Tensor) else example)
+            arr = np.asarray(
+                example.detach().cpu() if isinstance(example, torch.Tensor) else example
+            )
             one = arr.ndim == len(shape) or (len(shape) == 3 and shape[0] == 1 and arr.ndim == 2)
             batch = arr[None] if one else arr
             if batch.shape[0] != 1:
-                raise ValueError(f"{name} must be one example, {shape} or (1, ...), got shape {arr.shape}.")
+                raise ValueError(
+                    f"{name} must be one example, {shape} or (1, ...), got shape {arr.shape}."
+                )
             ends.append(self.encode(as_examples(batch, shape, self.vae.likelihood, name))[0][0])
         t = np.linspace(0.0, 1.0, steps)[:, None]
         return self.decode((1.0 - t) * ends[0] + t * ends[1])
@@ -313,8 +342,11 @@ class VAEFit(FitResult):
     def _state(self):
         state = self.vae.net.state_dict()  # parameters and batch-norm buffers
         arrays = {f"net/{k}": v.detach().cpu().numpy() for k, v in state.items()}
-        meta = {"config": self.vae.config, "val_losses": [float(v) for v in self.val_losses],
-                "state_keys": list(state)}
+        meta = {
+            "config": self.vae.config,
+            "val_losses": [float(v) for v in self.val_losses],
+            "state_keys": list(state),
+        }
         return meta, arrays
 
     @classmethod

@@ -13,7 +13,7 @@ from torch.distributions import biject_to
 
 import probmodels as pm
 from probmodels.infer.config import NUTSConfig
-from probmodels.models.ar.model import MAX_PLATE_NESTING, ar_model
+from probmodels.models.ar.sites import MAX_PLATE_NESTING, ar_model
 from probmodels.models.ar.nuts import ARTarget, split_u
 
 F64 = torch.float64

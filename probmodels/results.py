@@ -601,6 +601,16 @@ def _from_header(
         + ["losses"]
         + sorted(m for m in members if m.startswith("extra/"))
     )
+    # a member no fit writes is refused, by its name alone (never decompressed): a fit file
+    # with more in it was written by something else, or crafted (a zip bomb under a new name)
+    unknown = sorted(set(zf.namelist()) - {f"{m}.npy" for m in wanted} - {"__meta__.npy"})
+    if unknown:
+        shown = ", ".join(repr(n) for n in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+        raise ValueError(
+            f"{path} holds members that no {model_name} fit file has: {shown} "
+            f"({len(unknown)} in all, none of them read): the file was altered or written by "
+            f"another program; {_EXPECTED}."
+        )
     shapes = header.get("shapes") if isinstance(header.get("shapes"), dict) else None
     arrays = read_members(zf, wanted, path, _EXPECTED, shapes)
     common = {

@@ -40,6 +40,7 @@ Usage::
 
     PYTHONPATH=. python benchmarks/ddpm.py [--quick] [--sets moons,circles] [--threads N]
     PYTHONPATH=. python benchmarks/ddpm.py --recipes all
+    PYTHONPATH=. python benchmarks/ddpm.py --only-digits --digits-steps 1000
 """
 
 from __future__ import annotations
@@ -55,10 +56,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from probmodels.datasets import load_digits, make_moons
+from probmodels.datasets import make_moons
 from probmodels.metrics import mmd2
 from probmodels.models.ddpm import DDPM, DDPMFit
 from probmodels.nn import UNet
+from probmodels.report.ddpm import DIGIT_LEVELS, digits_split
 
 #: points per set: the first N_TRAIN train, the rest are held out
 N_TRAIN, N_HELD_OUT = 8000, 2000
@@ -300,14 +302,6 @@ def compare_recipes(names: list[str], sets: list[str], clock: str = "cpu") -> No
                   f"{ddim[0]:>11.4f}/{ddim[1]:<7.4f}", flush=True)
 
 
-def digits_split() -> tuple[np.ndarray, np.ndarray]:
-    """The shipped 8x8 digits on their 17 grey levels in [-1, 1]: 1,437 train, 360 test (fixed)."""
-    images, _ = load_digits()
-    x = images[:, None].astype(np.float32) / 8.0 - 1.0  # 0..16 -> [-1, 1], x = 2p/16 - 1
-    perm = np.random.default_rng(0).permutation(len(x))
-    return x[perm[:1437]], x[perm[1437:]]
-
-
 def digits(quick: bool, clock: str = "cpu", threads: int = 1, steps: int = 3000) -> dict[str, float]:
     """Test bits/dim of the default image DDPM and of the plain U-Net DDPM trained as long,
     both from the same bound code (``DDPMFit.evaluate``: the whole chain, 2 draws)."""
@@ -316,7 +310,7 @@ def digits(quick: bool, clock: str = "cpu", threads: int = 1, steps: int = 3000)
         test = test[:64]
     tick = CLOCKS[clock]
     start = tick()
-    ours = DDPM((1, 8, 8), decoder="discretized", num_levels=17).fit(
+    ours = DDPM((1, 8, 8), decoder="discretized", num_levels=DIGIT_LEVELS).fit(
         train, steps=200 if quick else steps, batch_size=128, lr=1e-3, seed=0, progress=False,
         num_threads=threads)
     seconds = tick() - start
@@ -327,7 +321,7 @@ def digits(quick: bool, clock: str = "cpu", threads: int = 1, steps: int = 3000)
                                    batch_size=128)
     # the plain network as the denoiser of a DDPM with its own schedule and target, so that
     # its bound comes from the same code as ours
-    chain = DDPM((1, 8, 8), decoder="discretized", num_levels=17, noise_schedule="linear",
+    chain = DDPM((1, 8, 8), decoder="discretized", num_levels=DIGIT_LEVELS, noise_schedule="linear",
                  prediction="epsilon", denoiser=net)
     plain = DDPMFit(draws={}, method="svi", seed=0, losses=np.zeros(0), options={}, diagnostics={},
                     ddpm=chain)
@@ -337,7 +331,7 @@ def digits(quick: bool, clock: str = "cpu", threads: int = 1, steps: int = 3000)
         ev = fit.evaluate(test, num_draws=2, batch_size=512, seed=0)
         out[f"digits_bits_per_dim_{name}"] = ev.bits_per_dim
         out[f"digits_bits_per_dim_se_{name}"] = ev.bits_per_dim_se
-    print(f"digits ({len(test)} test images, 17 levels; uniform {math.log2(17):.3f} bits/dim): "
+    print(f"digits ({len(test)} test images, 17 levels; uniform {math.log2(DIGIT_LEVELS):.3f} bits/dim): "
           f"train {seconds:.0f} {clock} s each, steps ours/plain {out['digits_steps_ours']}/{plain_steps}; "
           f"test bits/dim ours {out['digits_bits_per_dim_ours']:.3f} ± {out['digits_bits_per_dim_se_ours']:.3f}, "
           f"plain {out['digits_bits_per_dim_plain']:.3f} ± {out['digits_bits_per_dim_se_plain']:.3f}", flush=True)
@@ -355,6 +349,7 @@ def main() -> None:
                              "wall-clock seconds")
     parser.add_argument("--repeats", type=int, default=3, help="timings of each sampler")
     parser.add_argument("--skip-digits", action="store_true")
+    parser.add_argument("--only-digits", action="store_true", help="the digits comparison alone")
     parser.add_argument("--digits-steps", type=int, default=3000, help="training steps of our digits DDPM")
     parser.add_argument("--recipes", default=None,
                         help="instead of the comparison: 'all' or ';'-separated names of RECIPES, "
@@ -366,6 +361,9 @@ def main() -> None:
         if unknown:
             parser.error(f"unknown recipe(s) {unknown}; choose from {list(RECIPES)}")
         compare_recipes(recipes, args.sets.split(",") if args.sets else ["moons", "circles"], args.clock)
+        return
+    if args.only_digits:
+        print(json.dumps(digits(args.quick, args.clock, args.threads, args.digits_steps), indent=2))
         return
     names = args.sets.split(",") if args.sets else (["moons", "circles"] if args.quick else list(SETS))
     unknown = sorted(set(names) - set(SETS))

@@ -1,15 +1,20 @@
-"""The DDPM report: the demo's section (two moons, samples, trajectory, MMD and bits/dim)
+"""The DDPM report: the demo's section (two moons: samples, trajectory, MMD and bits/dim;
+the 8x8 digits: a sample grid, the trajectory from noise to image and the test bits/dim)
 and the data and figures of any DDPM fit (:func:`describe`, :func:`figures`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from probmodels import mmd2
-from probmodels.datasets import make_moons
+from probmodels.datasets import load_digits, make_moons
 from probmodels.models.ddpm import DDPM
 from probmodels.report._base import (
     Figure,
@@ -21,7 +26,20 @@ from probmodels.report._base import (
     write_figures,
 )
 
-__all__ = ["describe", "figures", "section"]
+__all__ = ["describe", "digits_split", "figures", "section"]
+
+#: grey levels of the 8x8 digits (pixel values 0..16)
+DIGIT_LEVELS = 17
+
+
+def digits_split(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The shipped 8x8 digits on their 17 grey levels in [-1, 1] (``x = p / 8 - 1`` for pixel
+    value ``p``), shape ``(N, 1, 8, 8)`` float32: 1,437 training and 360 test images, split
+    by a fixed permutation (``seed``)."""
+    images, _ = load_digits()
+    x = images[:, None].astype(np.float32) / 8.0 - 1.0
+    perm = np.random.default_rng(seed).permutation(len(x))
+    return x[perm[:1437]], x[perm[1437:]]
 
 
 def section(out_dir: Path, options: ReportOptions) -> ReportSection:
@@ -56,6 +74,7 @@ def section(out_dir: Path, options: ReportOptions) -> ReportSection:
         "bits_per_dim": ev.bits_per_dim,
         "bits_per_dim_se": ev.bits_per_dim_se,
     }
+    digits_markdown, metrics["digits"] = _digits(folder, options)
     folder.path("metrics.json").write_text(json.dumps(metrics, indent=2))
     fit.save(folder.path("fit.npz"))
     fit_figures = write_figures(folder, figures(fit, data=held_out, evaluation=ev))
@@ -87,8 +106,64 @@ Each figure is drawn by the call under it, with `fit = probmodels.load("ddpm/fit
 {fit_figures}
 
 The fit: [ddpm/fit.npz](ddpm/fit.npz), read with `probmodels.load`.
+
+{digits_markdown}
 """
-    return ReportSection(title="DDPM: two moons", markdown=markdown, files=folder.files)
+    return ReportSection(
+        title="DDPM: two moons and 8x8 digits", markdown=markdown, files=folder.files
+    )
+
+
+def _digits(folder: SectionFolder, options: ReportOptions) -> tuple[str, dict[str, Any]]:
+    """The image DDPM (the default U-Net, discretised decoder) on the 8x8 digits: its sample
+    grid, the trajectory from noise to image and the test bits/dim. ``quick``: 400 steps
+    instead of 3,000, the figures by 100 DDIM steps instead of T = 1000 ancestral ones, and
+    the bound on 64 test images (one draw) instead of 360 (two)."""
+    seed = options.seed
+    train, test = digits_split()
+    steps, sampler = (400, 100) if options.quick else (3000, None)
+    held = test[:64] if options.quick else test
+    draws = 1 if options.quick else 2
+    fit: Any = DDPM((1, 8, 8), decoder="discretized", num_levels=DIGIT_LEVELS).fit(
+        train, steps=steps, batch_size=128, lr=1e-3, seed=seed
+    )
+    ev = fit.evaluate(held, num_draws=draws, batch_size=512, seed=seed)
+    metrics = {
+        "train_seconds": fit.diagnostics["seconds"],
+        "train_steps": fit.diagnostics["steps"],
+        "test_images": len(held),
+        "bits_per_dim": ev.bits_per_dim,
+        "bits_per_dim_se": ev.bits_per_dim_se,
+        "uniform_bits_per_dim": math.log2(DIGIT_LEVELS),
+    }
+    fit.save(folder.path("digits_fit.npz"))
+    shown = [
+        dataclasses.replace(f, filename="digits_" + f.filename)
+        for f in figures(fit, evaluation=ev, steps=sampler)
+    ]
+    how = "T = 1000 ancestral steps" if sampler is None else f"{sampler} DDIM steps"
+    markdown = f"""### 8x8 digits
+
+Data: the shipped 8x8 digits (`probmodels.datasets.load_digits`) on their 17 grey levels
+scaled to [-1, 1], {len(train):,} training and {len(test):,} test images (a fixed split,
+`probmodels.report.ddpm.digits_split()`); `fit = pm.DDPM((1, 8, 8), decoder="discretized",
+num_levels=17).fit(x_train, steps={steps}, batch_size=128, lr=1e-3, seed={seed})` (the
+default image DDPM: the `probmodels.nn.UNet`, linear betas, noise prediction;
+{fit.diagnostics["steps"]} steps, {fit.diagnostics["seconds"]:.1f} s).
+
+| metric | value |
+|---|---|
+| test bits / dim ({len(held)} images, {draws} draw(s) of the chain each) | {ev.bits_per_dim:.3f} ± {ev.bits_per_dim_se:.3f} |
+| uniform over the 17 levels | {math.log2(DIGIT_LEVELS):.3f} |
+
+The samples and trajectories are drawn with {how}
+(`fit = probmodels.load("ddpm/digits_fit.npz")`, `data` the test images):
+
+{write_figures(folder, shown)}
+
+The fit: [ddpm/digits_fit.npz](ddpm/digits_fit.npz).
+"""
+    return markdown, metrics
 
 
 def describe(fit: Any) -> str:
@@ -114,7 +189,7 @@ def describe(fit: Any) -> str:
     )
 
 
-def figures(fit: Any, data=None, evaluation=None) -> list[Figure]:
+def figures(fit: Any, data=None, evaluation=None, steps: int | None = None) -> list[Figure]:
     """The figures of a DDPM fit: samples (over ``data``), the denoising trajectory, the
     loss and, given ``evaluation``, the bits/dim of each timestep.
 
@@ -126,6 +201,9 @@ def figures(fit: Any, data=None, evaluation=None) -> list[Figure]:
         Data to draw under the samples (vectors only).
     evaluation : DDPMEvaluation, optional
         ``fit.evaluate(x)`` of some data ``x``, for the bits/dim per timestep.
+    steps : int, optional
+        Denoising steps of the samples and the trajectory (default ``T``, ancestral;
+        fewer: DDIM).
 
     Returns
     -------
@@ -135,20 +213,25 @@ def figures(fit: Any, data=None, evaluation=None) -> list[Figure]:
     vectors = fit.ddpm.event_dim == 1
     n = 2000 if vectors else 64
     over = ", data=data" if data is not None and vectors else ""
+    k = 500 if vectors else 8
+    how = "" if steps is None else f", steps={steps}"
     shown = [
         Figure(
             "samples.png",
             f"{n} samples" + (" (blue) over the data (grey)" if over else ""),
-            f"fit.plot_samples({n}, seed={fit.seed}{over})",
-            lambda ax: fit.plot_samples(n, seed=fit.seed, data=data if over else None, ax=ax),
+            f"fit.plot_samples({n}{how}, seed={fit.seed}{over})",
+            lambda ax: fit.plot_samples(
+                n, steps=steps, seed=fit.seed, data=data if over else None, ax=ax
+            ),
             figsize=(5.0, 5.0),
         ),
         Figure(
             "trajectory.png",
-            "The reverse process from x_T (left) to x_0 (right)",
-            f"fit.plot_trajectory({500 if vectors else 8}, seed={fit.seed})",
-            lambda ax: fit.plot_trajectory(500 if vectors else 8, seed=fit.seed, ax=ax),
-            figsize=(12.0, 2.8),
+            "The reverse process from x_T (left) to x_0 (right)"
+            + ("" if vectors else f", one row for each of {k} samples"),
+            f"fit.plot_trajectory({k}{how}, seed={fit.seed})",
+            lambda ax: fit.plot_trajectory(k, steps=steps, seed=fit.seed, ax=ax),
+            figsize=(12.0, 2.8) if vectors else (6.0, 8.0),
         ),
     ]
     if evaluation is not None:

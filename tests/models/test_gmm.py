@@ -663,3 +663,47 @@ def test_em_loglik_is_the_mixture_log_likelihood_at_its_answer_and_a_fixed_point
     again = em(x, w, layout, None, init=got)
     np.testing.assert_allclose(again["loglik"], got["loglik"], rtol=1e-7)
     np.testing.assert_allclose(np.sort(again["pi"]), np.sort(got["pi"]), atol=1e-4)
+
+
+# (n, K, D, covariance, seed) of the issue-13 probe (x = default_rng(100 seed + n).normal((n, D))):
+# before the fix each failed at SVI step 0 (a guide draw of sigma of inf or 0: the Laplace
+# scale of a component's log sigma was 760 to 3,800 on the collapsed component's flat ridge)
+# or in the MAP's line search (a raw "Expected parameter loc ... Real()" ValueError, 5, 2, 1)
+SMALL_DATA_FAILURES = [(5, 2, 1, "full", 0), (6, 3, 1, "diag", 0), (6, 2, 3, "full", 1),
+                       (15, 2, 2, "full", 1)]
+
+
+@pytest.mark.filterwarnings("ignore:PSIS check")  # 5 to 15 points: a funnel-shaped posterior
+@pytest.mark.parametrize("n, K, D, covariance, seed", SMALL_DATA_FAILURES)
+def test_small_data_fits_have_a_finite_posterior_between_regularised_maxima(n, K, D, covariance, seed):
+    """Components on one or two of a few points: the fit starts from EM floored at 1e-3 of
+    the data's variance, and no Laplace scale exceeds its prior's."""
+    from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+    x = np.random.default_rng(100 * seed + n).normal(size=(n, D))
+    fit = GaussianMixture(K, covariance=covariance).fit(x, seed=seed, progress=False, num_samples=500)
+    pi = fit.draws["pi"].reshape(-1, K)
+    mu = fit.draws["mu"].reshape(len(pi), K, D)
+    cov = fit.covariances()  # (draw, K, D, D)
+    assert np.isfinite(pi).all() and np.isfinite(mu).all() and np.isfinite(cov).all()
+    np.testing.assert_allclose(pi.sum(1), 1.0, atol=1e-12)
+    assert np.linalg.eigvalsh(cov).min() > 0, "a draw's covariance is not positive definite"
+    # responsibilities: the softmax of log pi_k + log N(x_n | mu_k, Sigma_k) by scipy, per draw
+    # and averaged (exact float64 arithmetic on the same draws: 1e-10)
+    terms = np.stack([np.log(pi[:, k, None]) + np.stack(
+        [stats.multivariate_normal(mu[s, k], cov[s, k]).logpdf(x).reshape(n) for s in range(len(pi))])
+        for k in range(K)], axis=-1)  # (draw, data, K)
+    resp = np.exp(terms - logsumexp(terms, axis=-1, keepdims=True)).mean(0)
+    np.testing.assert_allclose(fit.predict_proba(x), resp, atol=1e-10)
+    # log-likelihood at the posterior means, between scikit-learn's maximum likelihood with a
+    # heavy ridge (reg_covar 0.1 of the data variance: a floor a sensible posterior clears
+    # within 2 nats; the posterior mean is not the maximum) and with a light one (1e-3: a
+    # ceiling: a component collapsed onto a point, sigma = 0.002 as before the floor, gains
+    # log(0.03 / 0.002) = 2.7 nats on that point over one at the floor's 0.03)
+    m = fit.posterior_means()
+    means = np.asarray(m["mu"]).reshape(K, D)
+    ours = logsumexp(np.stack([np.log(m["pi"][k]) + stats.multivariate_normal(
+        means[k], m["cov"][k]).logpdf(x).reshape(n) for k in range(K)]), axis=0).sum()
+    sklearn = {r: n * SkGaussianMixture(K, covariance_type=covariance, reg_covar=r * x.var(0).mean(),
+                                        n_init=5, random_state=0).fit(x).score(x) for r in (0.1, 1e-3)}
+    assert sklearn[0.1] - 2.0 <= ours <= sklearn[1e-3], (ours, sklearn)

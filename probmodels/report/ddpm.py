@@ -125,7 +125,7 @@ def _digits(folder: SectionFolder, options: ReportOptions) -> tuple[str, dict[st
     held = test[:64] if options.quick else test
     draws = 1 if options.quick else 2
     fit: Any = DDPM((1, 8, 8), decoder="discretized", num_levels=DIGIT_LEVELS).fit(
-        train, steps=steps, batch_size=128, lr=1e-3, seed=seed
+        train, steps=steps, batch_size=128, seed=seed
     )
     ev = fit.evaluate(held, num_draws=draws, batch_size=512, seed=seed)
     metrics = {
@@ -147,7 +147,7 @@ def _digits(folder: SectionFolder, options: ReportOptions) -> tuple[str, dict[st
 Data: the shipped 8x8 digits (`probmodels.datasets.load_digits`) on their 17 grey levels
 scaled to [-1, 1], {len(train):,} training and {len(test):,} test images (a fixed split,
 `probmodels.report.ddpm.digits_split()`); `fit = pm.DDPM((1, 8, 8), decoder="discretized",
-num_levels=17).fit(x_train, steps={steps}, batch_size=128, lr=1e-3, seed={seed})` (the
+num_levels=17).fit(x_train, steps={steps}, batch_size=128, seed={seed})` (the
 default image DDPM: the `probmodels.nn.UNet`, linear betas, noise prediction;
 {fit.diagnostics["steps"]} steps, {fit.diagnostics["seconds"]:.1f} s).
 

@@ -56,11 +56,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from probmodels.datasets import make_moons
+from probmodels.datasets import DIGIT_LEVELS, digits_split, make_moons
 from probmodels.metrics import mmd2
 from probmodels.models.ddpm import DDPM, DDPMFit
 from probmodels.nn import UNet
-from probmodels.report.ddpm import DIGIT_LEVELS, digits_split
 
 #: points per set: the first N_TRAIN train, the rest are held out
 N_TRAIN, N_HELD_OUT = 8000, 2000

@@ -29,7 +29,9 @@ import pandas as pd
 from probmodels._validation import check_float, check_int, check_seed
 
 __all__ = [
+    "DIGIT_LEVELS",
     "Digits",
+    "digits_split",
     "load_digits",
     "load_faithful",
     "load_sunspots",
@@ -126,6 +128,30 @@ def load_digits() -> Digits:
         images = np.array(npz["images"], dtype=np.uint8)
         target = np.array(npz["target"], dtype=np.int64)
     return Digits(images=images, target=target)
+
+
+DIGIT_LEVELS = 17
+"""Grey levels of the 8x8 digits (pixel values 0..16): ``num_levels`` of their image DDPM."""
+
+
+def digits_split(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The shipped 8x8 digits on their 17 grey levels in [-1, 1], for an image DDPM.
+
+    Parameters
+    ----------
+    seed : int, default 0
+        Seed of the fixed permutation that splits the images.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Training (1,437) and test (360) images, float32 of shape ``(N, 1, 8, 8)``,
+        ``x = p / 8 - 1`` for pixel value ``p``.
+    """
+    images, _ = load_digits()
+    x = images[:, None].astype(np.float32) / 8.0 - 1.0
+    perm = np.random.default_rng(seed).permutation(len(x))
+    return x[perm[:1437]], x[perm[1437:]]
 
 
 # --------------------------------------------------------------------------- simulated

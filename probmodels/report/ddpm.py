@@ -11,10 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from probmodels import mmd2
-from probmodels.datasets import load_digits, make_moons
+from probmodels.datasets import DIGIT_LEVELS, digits_split, make_moons
 from probmodels.models.ddpm import DDPM
 from probmodels.report._base import (
     Figure,
@@ -26,20 +24,7 @@ from probmodels.report._base import (
     write_figures,
 )
 
-__all__ = ["describe", "digits_split", "figures", "section"]
-
-#: grey levels of the 8x8 digits (pixel values 0..16)
-DIGIT_LEVELS = 17
-
-
-def digits_split(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """The shipped 8x8 digits on their 17 grey levels in [-1, 1] (``x = p / 8 - 1`` for pixel
-    value ``p``), shape ``(N, 1, 8, 8)`` float32: 1,437 training and 360 test images, split
-    by a fixed permutation (``seed``)."""
-    images, _ = load_digits()
-    x = images[:, None].astype(np.float32) / 8.0 - 1.0
-    perm = np.random.default_rng(seed).permutation(len(x))
-    return x[perm[:1437]], x[perm[1437:]]
+__all__ = ["describe", "figures", "section"]
 
 
 def section(out_dir: Path, options: ReportOptions) -> ReportSection:
@@ -146,7 +131,7 @@ def _digits(folder: SectionFolder, options: ReportOptions) -> tuple[str, dict[st
 
 Data: the shipped 8x8 digits (`probmodels.datasets.load_digits`) on their 17 grey levels
 scaled to [-1, 1], {len(train):,} training and {len(test):,} test images (a fixed split,
-`probmodels.report.ddpm.digits_split()`); `fit = pm.DDPM((1, 8, 8), decoder="discretized",
+`probmodels.datasets.digits_split()`); `fit = pm.DDPM((1, 8, 8), decoder="discretized",
 num_levels=17).fit(x_train, steps={steps}, batch_size=128, seed={seed})` (the
 default image DDPM: the `probmodels.nn.UNet`, linear betas, noise prediction;
 {fit.diagnostics["steps"]} steps, {fit.diagnostics["seconds"]:.1f} s).

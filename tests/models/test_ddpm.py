@@ -778,9 +778,9 @@ def test_sample_and_evaluate_run_on_one_thread_and_restore_the_callers(small_fit
 def test_digits_ddpm_bound_is_finite_and_improves_with_training():
     # the shipped 8x8 digits on their 17 levels in [-1, 1]; the default image DDPM (U-Net,
     # linear schedule, noise prediction) with a shorter chain so the whole bound is cheap
-    images = pm.datasets.load_digits().images[:, None].astype(np.float32) / 8.0 - 1.0
-    train, test = images[:256], images[-64:]
-    ddpm = DDPM((1, 8, 8), decoder="discretized", num_levels=17, timesteps=100)
+    train, test = pm.datasets.digits_split()
+    train, test = train[:256], test[:64]
+    ddpm = DDPM((1, 8, 8), decoder="discretized", num_levels=pm.datasets.DIGIT_LEVELS, timesteps=100)
     assert (ddpm.noise_schedule, ddpm.prediction) == ("linear", "epsilon")
     kw = dict(batch_size=64, lr=1e-3, seed=0, progress=False)
     before = ddpm.fit(train, steps=1, **kw).evaluate(test, num_draws=2, seed=0)

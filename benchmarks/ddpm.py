@@ -57,7 +57,7 @@ import torch
 from torch import nn
 
 from probmodels.datasets import DIGIT_LEVELS, digits_split, make_moons
-from probmodels.metrics import mmd2
+from probmodels.metrics import bits_per_dim, mmd2
 from probmodels.models.ddpm import DDPM, DDPMFit
 from probmodels.nn import UNet
 
@@ -334,10 +334,10 @@ def digits(quick: bool, clock: str = "cpu", threads: int = 1, steps: int = 3000)
         per_example[name] = ev.per_example
     # paired over the same test images: its standard error counts both bounds' Monte Carlo
     # noise and the images' spread of the difference
-    diff = (per_example["ours"] - per_example["plain"]) / (ours.ddpm.num_dims * math.log(2))
+    diff = bits_per_dim(per_example["ours"] - per_example["plain"], ours.ddpm.num_dims)
     out["digits_bits_per_dim_diff"] = float(diff.mean())
     out["digits_bits_per_dim_diff_se"] = float(diff.std(ddof=1) / math.sqrt(diff.size))
-    print(f"digits ({len(test)} test images, 17 levels; uniform {math.log2(DIGIT_LEVELS):.3f} bits/dim): "
+    print(f"digits ({len(test)} test images, {DIGIT_LEVELS} levels; uniform {math.log2(DIGIT_LEVELS):.3f} bits/dim): "
           f"train {seconds:.0f} {clock} s each, steps ours/plain {out['digits_steps_ours']}/{plain_steps}; "
           f"test bits/dim ours {out['digits_bits_per_dim_ours']:.3f} ± {out['digits_bits_per_dim_se_ours']:.3f}, "
           f"plain {out['digits_bits_per_dim_plain']:.3f} ± {out['digits_bits_per_dim_se_plain']:.3f}; "
